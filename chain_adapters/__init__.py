@@ -1,0 +1,1 @@
+"""Everything that talks to a chain. Knows nothing about credit, and never imports `backend`."""

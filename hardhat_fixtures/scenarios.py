@@ -1,0 +1,1 @@
+"""Named scenarios deployed on the devnets (filled in as contracts land)."""
