@@ -110,7 +110,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     os.setpgrp()  # own process group: a Ctrl-C in the terminal reaches the owner, not Anvil
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -143,7 +143,7 @@ def start_devnet(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
         )
         if log_path:
             log.close()  # type: ignore[union-attr]

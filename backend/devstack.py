@@ -1,0 +1,221 @@
+"""The local stack behind `credagg dev` and `credagg devnet up`.
+
+Everything it starts is a child process that dies with it (PR_SET_PDEATHSIG), so a developer's
+Ctrl-C, a closed terminal or a `kill -9` leaves no Anvil, API or worker behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from chain_adapters.devnet import (
+    DEFAULT_DEVNETS,
+    Devnet,
+    DevnetSpec,
+    die_with_parent,
+    start_devnets,
+    stop_devnets,
+)
+from chain_adapters.registry import ChainConfig, dump_chains
+
+DEVNET_TIMELOCK_DELAY = 2  # seconds: admin actions stay timelocked, but a demo need not wait
+PREFERRED_PORTS = (8545, 8546)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def devnet_chain_config(devnet: Devnet, *, block_time: float) -> ChainConfig:
+    return ChainConfig(
+        name=devnet.name,
+        chain_id=devnet.chain_id,
+        rpc_urls=(devnet.rpc_url,),
+        finality="confirmations",
+        confirmations=2,
+        fee_model="eip1559",
+        block_time=block_time or 1.0,
+        timelock_delay=DEVNET_TIMELOCK_DELAY,
+        devnet=True,
+    )
+
+
+def start_local_chains(
+    chains_file: Path, *, block_time: float = 0.0, log_dir: Path | None = None
+) -> list[Devnet]:
+    """Two devnets on 8545/8546 when free (else any free ports); their chains file written."""
+    specs: list[DevnetSpec] = []
+    for spec, port in zip(DEFAULT_DEVNETS, PREFERRED_PORTS, strict=True):
+        specs.append(
+            DevnetSpec(spec.name, spec.chain_id, block_time, port if _port_free(port) else None)
+        )
+    devnets = start_devnets(specs, log_dir=log_dir)
+    chains_file.parent.mkdir(parents=True, exist_ok=True)
+    chains_file.write_text(
+        dump_chains(devnet_chain_config(d, block_time=block_time) for d in devnets),
+        encoding="utf-8",
+    )
+    return devnets
+
+
+@dataclass
+class Service:
+    name: str
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def start(self, env: dict[str, str], log_dir: Path) -> None:
+        self.log_path = log_dir / f"{self.name}.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.args,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - children die with us
+            )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class DevStack:
+    devnets: list[Devnet] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        stop_devnets(self.devnets)
+
+
+def wait_until_ready(url: str, *, timeout: float, alive: Callable[[], bool]) -> dict[str, object]:
+    """Poll /readyz until it answers 200; give up early if a child died."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("a service exited during start-up; see its log under .credagg/logs")
+        try:
+            response = httpx.get(url, timeout=2.0)
+            last = response.json()
+            if response.status_code == 200:
+                return last
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"not ready after {timeout:.0f}s: {last}")
+
+
+def service_commands(python: str, *, api_port: int, beat_schedule: Path) -> list[Service]:
+    return [
+        Service(
+            "api",
+            [python, "-m", "uvicorn", "--factory", "backend.app:create_app",
+             "--host", "127.0.0.1", "--port", str(api_port), "--no-access-log"],
+        ),
+        Service(
+            "worker",
+            [python, "-m", "celery", "-A", "backend.worker:celery_app", "worker", "--beat",
+             "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
+             "--schedule", str(beat_schedule)],
+        ),
+    ]
+
+
+def run_dev_stack(
+    *,
+    api_port: int,
+    block_time: float,
+    console: Console,
+    extra_steps: Sequence[Callable[[DevStack], None]] = (),
+    ready_timeout: float = 120.0,
+) -> None:
+    """Start everything, print where it is, and block until Ctrl-C (then stop everything)."""
+    from backend.config import get_settings
+    from backend.db import migrate
+    from chain_adapters.compiler import compile_timed
+
+    settings = get_settings()
+    data_dir = settings.data_dir
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    chains_file = settings.chains_file or data_dir / "chains.toml"
+    stack = DevStack()
+    interrupted = {"now": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        interrupted["now"] = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        project, seconds = compile_timed()
+        console.print(
+            f"[green]compiled[/] {len(project.ours())} contracts in {seconds:.2f}s "
+            f"({'cache' if project.cache_hit else project.solc})"
+        )
+        stack.devnets = start_local_chains(chains_file, block_time=block_time, log_dir=log_dir)
+        for devnet in stack.devnets:
+            console.print(f"[green]devnet[/] {devnet.name} chain {devnet.chain_id} {devnet.rpc_url}")
+        env = {**os.environ, "CREDAGG_CHAINS_FILE": str(chains_file),
+               "CREDAGG_DATA_DIR": str(data_dir)}
+        os.environ["CREDAGG_CHAINS_FILE"] = str(chains_file)
+        for step in extra_steps:
+            step(stack)
+        migrate(settings)
+        console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
+        stack.services = service_commands(
+            sys.executable, api_port=api_port, beat_schedule=settings.beat_schedule_path
+        )
+        for service in stack.services:
+            service.start(env, log_dir)
+        base = f"http://127.0.0.1:{api_port}"
+        wait_until_ready(
+            f"{base}/readyz", timeout=ready_timeout,
+            alive=lambda: all(s.running() for s in stack.services) and not interrupted["now"],
+        )
+        console.print(f"[bold green]ready[/]  API {base}  docs {base}/docs  "
+                      f"readyz {base}/readyz  metrics {base}/metrics")
+        console.print(f"logs in {log_dir}; chains file {chains_file}; Ctrl-C stops everything")
+        while not interrupted["now"]:
+            dead = [s.name for s in stack.services if not s.running()]
+            dead += [d.name for d in stack.devnets if not d.is_running()]
+            if dead:
+                console.print(f"[red]exited unexpectedly:[/] {', '.join(dead)} (see {log_dir})")
+                break
+            time.sleep(0.3)
+    finally:
+        console.print("stopping...")
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        console.print("stopped")
