@@ -90,11 +90,11 @@ def devnet_up(
 def db_upgrade() -> None:
     """Apply every Alembic migration to the configured database."""
     from backend.config import get_settings
-    from backend.db import migrate
+    from backend.migrate import upgrade_head
 
     settings = get_settings()
-    migrate(settings)
-    console.print(f"database at head: {settings.safe_summary().get('database')}")
+    revision = upgrade_head(settings)
+    console.print(f"database at revision {revision}: {settings.safe_summary().get('database')}")
 
 
 @app.command("dev")

@@ -136,7 +136,12 @@ def wait_until_ready(url: str, *, timeout: float, alive: Callable[[], bool]) -> 
     raise RuntimeError(f"not ready after {timeout:.0f}s: {last}")
 
 
-def service_commands(python: str, *, api_port: int, beat_schedule: Path) -> list[Service]:
+def service_commands(
+    python: str, *, api_port: int, beat_schedule: Path, embedded_broker: bool
+) -> list[Service]:
+    """The API and one worker with beat. On the embedded SQLite broker the worker uses the solo
+    pool: SQLite allows one writer, and one process polling it is all a laptop needs."""
+    pool = ["--pool", "solo"] if embedded_broker else ["--pool", "threads", "--concurrency", "4"]
     return [
         Service(
             "api",
@@ -146,7 +151,7 @@ def service_commands(python: str, *, api_port: int, beat_schedule: Path) -> list
         Service(
             "worker",
             [python, "-m", "celery", "-A", "backend.worker:celery_app", "worker", "--beat",
-             "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
+             *pool, "--loglevel", "INFO",
              "--schedule", str(beat_schedule)],
         ),
     ]
@@ -162,7 +167,7 @@ def run_dev_stack(
 ) -> None:
     """Start everything, print where it is, and block until Ctrl-C (then stop everything)."""
     from backend.config import get_settings
-    from backend.db import migrate
+    from backend.migrate import upgrade_head
     from chain_adapters.compiler import compile_timed
 
     settings = get_settings()
@@ -191,10 +196,11 @@ def run_dev_stack(
         os.environ["CREDAGG_CHAINS_FILE"] = str(chains_file)
         for step in extra_steps:
             step(stack)
-        migrate(settings)
+        upgrade_head(settings)
         console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
         stack.services = service_commands(
-            sys.executable, api_port=api_port, beat_schedule=settings.beat_schedule_path
+            sys.executable, api_port=api_port, beat_schedule=settings.beat_schedule_path,
+            embedded_broker=settings.embedded_broker,
         )
         for service in stack.services:
             service.start(env, log_dir)

@@ -1,0 +1,66 @@
+"""`credagg dev` (what scripts/dev runs) on the embedded default: ready, then a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from chain_adapters.devnet import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(CREDAGG_DATA_DIR=str(tmp_path / "data"), CREDAGG_ENVIRONMENT="development")
+    env.pop("CREDAGG_CHAINS_FILE", None)
+    port = free_port()
+    log = open(tmp_path / "dev.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "dev", "--port", str(port), "--block-time", "0"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        body: dict = {}
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "dev.log").read_text()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                body = response.json()
+                if response.status_code == 200:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"never ready: {body}\n{(tmp_path / 'dev.log').read_text()}")
+        components = body["components"]
+        assert components["database"]["ok"] and components["broker"]["ok"]
+        chain_components = [name for name in components if name.startswith("chain:")]
+        assert len(chain_components) == 2, components
+        children = _children_of(proc.pid)
+        assert len(children) >= 4  # two devnets, the API, the worker
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, (tmp_path / "dev.log").read_text()
+        time.sleep(0.5)
+        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+        assert alive == [], f"left running: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
