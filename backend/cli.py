@@ -17,8 +17,11 @@ from rich.table import Table
 
 from chain_adapters.exceptions import ChainError
 
-app = typer.Typer(help="credagg: wallet-native credit aggregation with on-chain receipts.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="credagg: wallet-native credit aggregation with on-chain receipts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 contracts_app = typer.Typer(help="Compile and deploy the Solidity contracts.", no_args_is_help=True)
 devnet_app = typer.Typer(help="Local Anvil devnets.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -37,7 +40,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 @contracts_app.command("compile")
 def contracts_compile(
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the artifact cache.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ignore the artifact cache.")
+    ] = False,
 ) -> None:
     """Compile contracts/ and hardhat_fixtures/; print each contract's bytecode size."""
     from chain_adapters.compiler import compile_timed
@@ -46,8 +51,10 @@ def contracts_compile(
         project, seconds = compile_timed(use_cache=not no_cache)
     except ChainError as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"{len(project.ours())} contracts "
-                  f"({'cache hit' if project.cache_hit else 'compiled'} in {seconds:.2f}s)")
+    table = Table(
+        title=f"{len(project.ours())} contracts "
+        f"({'cache hit' if project.cache_hit else 'compiled'} in {seconds:.2f}s)"
+    )
     table.add_column("contract")
     table.add_column("source")
     table.add_column("runtime bytes", justify="right")
@@ -100,7 +107,9 @@ def db_upgrade() -> None:
 @app.command("dev")
 def dev(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
-    block_time: Annotated[float, typer.Option(help="Devnet seconds per block; 0 mines per tx.")] = 1.0,
+    block_time: Annotated[
+        float, typer.Option(help="Devnet seconds per block; 0 mines per tx.")
+    ] = 1.0,
 ) -> None:
     """Run the whole system locally: devnets, contracts, migrations, API, worker with beat."""
     from backend.devstack import run_dev_stack

@@ -90,7 +90,7 @@ class Service:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - children die with us
+                preexec_fn=die_with_parent,
             )
 
     def running(self) -> bool:
@@ -145,14 +145,35 @@ def service_commands(
     return [
         Service(
             "api",
-            [python, "-m", "uvicorn", "--factory", "backend.app:create_app",
-             "--host", "127.0.0.1", "--port", str(api_port), "--no-access-log"],
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "backend.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--no-access-log",
+            ],
         ),
         Service(
             "worker",
-            [python, "-m", "celery", "-A", "backend.worker:celery_app", "worker", "--beat",
-             *pool, "--loglevel", "INFO",
-             "--schedule", str(beat_schedule)],
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "backend.worker:celery_app",
+                "worker",
+                "--beat",
+                *pool,
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(beat_schedule),
+            ],
         ),
     ]
 
@@ -190,27 +211,37 @@ def run_dev_stack(
         )
         stack.devnets = start_local_chains(chains_file, block_time=block_time, log_dir=log_dir)
         for devnet in stack.devnets:
-            console.print(f"[green]devnet[/] {devnet.name} chain {devnet.chain_id} {devnet.rpc_url}")
-        env = {**os.environ, "CREDAGG_CHAINS_FILE": str(chains_file),
-               "CREDAGG_DATA_DIR": str(data_dir)}
+            console.print(
+                f"[green]devnet[/] {devnet.name} chain {devnet.chain_id} {devnet.rpc_url}"
+            )
+        env = {
+            **os.environ,
+            "CREDAGG_CHAINS_FILE": str(chains_file),
+            "CREDAGG_DATA_DIR": str(data_dir),
+        }
         os.environ["CREDAGG_CHAINS_FILE"] = str(chains_file)
         for step in extra_steps:
             step(stack)
         upgrade_head(settings)
         console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
         stack.services = service_commands(
-            sys.executable, api_port=api_port, beat_schedule=settings.beat_schedule_path,
+            sys.executable,
+            api_port=api_port,
+            beat_schedule=settings.beat_schedule_path,
             embedded_broker=settings.embedded_broker,
         )
         for service in stack.services:
             service.start(env, log_dir)
         base = f"http://127.0.0.1:{api_port}"
         wait_until_ready(
-            f"{base}/readyz", timeout=ready_timeout,
+            f"{base}/readyz",
+            timeout=ready_timeout,
             alive=lambda: all(s.running() for s in stack.services) and not interrupted["now"],
         )
-        console.print(f"[bold green]ready[/]  API {base}  docs {base}/docs  "
-                      f"readyz {base}/readyz  metrics {base}/metrics")
+        console.print(
+            f"[bold green]ready[/]  API {base}  docs {base}/docs  "
+            f"readyz {base}/readyz  metrics {base}/metrics"
+        )
         console.print(f"logs in {log_dir}; chains file {chains_file}; Ctrl-C stops everything")
         while not interrupted["now"]:
             dead = [s.name for s in stack.services if not s.running()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -25,6 +26,7 @@ from typing import Any
 
 import solcx
 from solcx.exceptions import SolcError
+from solcx.install import get_executable
 
 from chain_adapters.exceptions import CompileError, SolcNotFound
 from chain_adapters.paths import (
@@ -34,6 +36,8 @@ from chain_adapters.paths import (
     PROJECT_ROOT,
     SOLCJS_WRAPPER,
 )
+
+logger = logging.getLogger(__name__)
 
 SOLC_VERSION = "0.8.28"
 EVM_VERSION = "cancun"
@@ -141,20 +145,22 @@ def resolve_solc(version: str = SOLC_VERSION) -> SolcExecutable:
         return SolcExecutable(explicit, "SOLC_BINARY")
     try:
         if any(str(v) == version for v in solcx.get_installed_solc_versions()):
-            return SolcExecutable(str(solcx.get_executable(version)), "py-solc-x installed")
-    except SolcError:
-        pass
+            return SolcExecutable(str(get_executable(version)), "py-solc-x installed")
+    except SolcError as exc:
+        logger.debug("no py-solc-x installed compilers: %s", exc)
     if os.environ.get("CREDAGG_SOLC_NO_DOWNLOAD") != "1" and _download_host_reachable():
         try:
             solcx.install_solc(version)
-            return SolcExecutable(str(solcx.get_executable(version)), "py-solc-x install_solc")
-        except Exception:  # noqa: BLE001 - any download failure falls through to solc-js
-            pass
+            return SolcExecutable(str(get_executable(version)), "py-solc-x install_solc")
+        except Exception as exc:  # any download failure falls through to solc-js
+            logger.warning("solcx.install_solc(%s) failed: %s", version, exc)
     if SOLCJS_WRAPPER.exists() and (NODE_MODULES / "solc").exists():
         found = _solc_version_of(str(SOLCJS_WRAPPER))
         if found == version:
             return SolcExecutable(str(SOLCJS_WRAPPER), "solc-js wrapper")
-        raise SolcNotFound(f"solc-js in contracts/node_modules is {found}, the project pins {version}")
+        raise SolcNotFound(
+            f"solc-js in contracts/node_modules is {found}, the project pins {version}"
+        )
     raise SolcNotFound(
         f"no solc {version}: set SOLC_BINARY, or run `npm ci` in contracts/ for the solc-js wrapper"
     )
@@ -194,7 +200,9 @@ def _resolve_import(importer: str, target: str) -> str:
             if piece == "..":
                 if not parts:
                     raise CompileError(
-                        file=importer, line=None, message=f"import {target!r} escapes the root",
+                        file=importer,
+                        line=None,
+                        message=f"import {target!r} escapes the root",
                         formatted="",
                     )
                 parts.pop()
@@ -311,7 +319,9 @@ def compile_project(
 
 def compile_sources(sources: Mapping[str, str], **kwargs: Any) -> CompiledProject:
     """Compile in-memory sources (tests, ad-hoc contracts); imports resolve as for files."""
-    with tempfile.TemporaryDirectory(dir=PROJECT_ROOT / ".credagg" if (PROJECT_ROOT / ".credagg").is_dir() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        dir=PROJECT_ROOT / ".credagg" if (PROJECT_ROOT / ".credagg").is_dir() else None
+    ) as tmp:
         root = Path(tmp)
         for name, text in sources.items():
             path = root / name

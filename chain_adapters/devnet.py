@@ -117,9 +117,7 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_devnet(
-    spec: DevnetSpec, *, timeout: float = 30.0, log_dir: Path | None = None
-) -> Devnet:
+def start_devnet(spec: DevnetSpec, *, timeout: float = 30.0, log_dir: Path | None = None) -> Devnet:
     """Start one Anvil and return once `eth_chainId` answers with the requested id."""
     attempts = 1 if spec.port else 3
     last_error = ""
@@ -127,12 +125,18 @@ def start_devnet(
         port = spec.port or free_port()
         args = [
             anvil_binary(),
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--chain-id", str(spec.chain_id),
-            "--mnemonic", DEVNET_MNEMONIC,
-            "--balance", str(DEVNET_BALANCE_ETH),
-            "--accounts", "10",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(spec.chain_id),
+            "--mnemonic",
+            DEVNET_MNEMONIC,
+            "--balance",
+            str(DEVNET_BALANCE_ETH),
+            "--accounts",
+            "10",
         ]
         if spec.block_time > 0:
             args += ["--block-time", str(spec.block_time)]
@@ -143,7 +147,7 @@ def start_devnet(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+            preexec_fn=die_with_parent,
         )
         if log_path:
             log.close()  # type: ignore[union-attr]
@@ -162,8 +166,7 @@ def _wait_ready(devnet: Devnet, timeout: float) -> None:
     while time.monotonic() < deadline:
         if not devnet.is_running():
             raise DevnetError(
-                f"anvil exited with code {devnet.process.returncode} "
-                f"(port {devnet.port} taken?)",
+                f"anvil exited with code {devnet.process.returncode} (port {devnet.port} taken?)",
                 chain=devnet.name,
             )
         try:

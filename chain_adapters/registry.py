@@ -22,7 +22,7 @@ written here is checked against `eth_chainId` when an adapter connects (see `che
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -97,7 +97,7 @@ class ChainRegistry:
             self._by_name[chain.name] = chain
             self._by_id[chain.chain_id] = chain
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ChainConfig]:
         return iter(self._by_name.values())
 
     def __len__(self) -> int:

@@ -24,7 +24,9 @@ class RPCCallError(Exception):
         super().__init__(f"{method}: {error.get('message', error)}")
 
 
-def rpc_call(url: str, method: str, params: list[Any] | None = None, *, timeout: float = 5.0) -> Any:
+def rpc_call(
+    url: str, method: str, params: list[Any] | None = None, *, timeout: float = 5.0
+) -> Any:
     """POST one JSON-RPC request; raise httpx errors for transport problems."""
     payload = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params or []}
     response = httpx.post(url, json=payload, timeout=timeout)

@@ -17,7 +17,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from chain_adapters.compiler import CompiledProject, compile_project
-from chain_adapters.devnet import DEFAULT_DEVNETS, DEVNET_MNEMONIC, Devnet, start_devnets, stop_devnets
+from chain_adapters.devnet import (
+    DEFAULT_DEVNETS,
+    DEVNET_MNEMONIC,
+    Devnet,
+    start_devnets,
+    stop_devnets,
+)
 from hardhat_fixtures.loader import FixtureLoader
 
 Account.enable_unaudited_hdwallet_features()

@@ -29,7 +29,10 @@ def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
     log = open(tmp_path / "dev.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "dev", "--port", str(port), "--block-time", "0"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         body: dict = {}
@@ -56,8 +59,12 @@ def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, (tmp_path / "dev.log").read_text()
         time.sleep(0.5)
-        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
-                 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+        alive = [
+            pid
+            for pid in children
+            if Path(f"/proc/{pid}").exists()
+            and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        ]
         assert alive == [], f"left running: {alive}"
     finally:
         if proc.poll() is None:

@@ -54,7 +54,9 @@ def _in_our_code(result: dict, ours: set[str]) -> bool:
 def main(input_file: Path, triage_file: Path) -> int:
     payload = json.loads(input_file.read_text(encoding="utf-8"))
     platform = SolcStandardJson(payload["input"])
-    compilation = CryticCompile(platform, solc=payload["solc"], solc_working_dir=str(ROOT / "contracts"))
+    compilation = CryticCompile(
+        platform, solc=payload["solc"], solc_working_dir=str(ROOT / "contracts")
+    )
     slither = Slither(compilation)
     for detector in _detectors():
         slither.register_detector(detector)
@@ -76,9 +78,14 @@ def main(input_file: Path, triage_file: Path) -> int:
             None,
         )
         line = f"[{impact}] {result['check']} in {contract}: {result['description'].strip()}"
-        (explained if match else unexplained).append(line + (f"\n    accepted: {match['why']}" if match else ""))
+        (explained if match else unexplained).append(
+            line + (f"\n    accepted: {match['why']}" if match else "")
+        )
 
-    print(f"slither: {len(findings)} findings; {low} low/informational/optimization or outside our code")
+    print(
+        f"slither: {len(findings)} findings; {low} low/informational/optimization "
+        "or outside our code"
+    )
     for line in explained:
         print("  explained " + line)
     for line in unexplained:

@@ -99,14 +99,15 @@ def test_syntax_error_names_file_line_and_message(tmp_path: Path) -> None:
     assert err.file.endswith("Broken.sol")
     assert err.line == 5
     assert "ParserError" in err.compiler_message
-    assert f"Broken.sol:5: ParserError" in str(err)
+    assert "Broken.sol:5: ParserError" in str(err)
 
 
 def test_missing_import_is_a_compile_error_naming_the_importer(tmp_path: Path) -> None:
     src = tmp_path / "imp"
     src.mkdir()
     (src / "A.sol").write_text(
-        '// SPDX-License-Identifier: MIT\npragma solidity 0.8.28;\nimport "./Nope.sol";\ncontract A {}\n'
+        '// SPDX-License-Identifier: MIT\npragma solidity 0.8.28;\n'
+        'import "./Nope.sol";\ncontract A {}\n'
     )
     with pytest.raises(CompileError) as caught:
         compile_project([src], cache_dir=tmp_path / "cache")
@@ -171,7 +172,9 @@ def test_wrapper_speaks_standard_json_only(tmp_path: Path) -> None:
 
     out = subprocess.run(
         [str(compiler.SOLCJS_WRAPPER), "--standard-json"],
-        input=json.dumps({"language": "Solidity", "sources": {"a.sol": {"content": "contract A {}"}}}),
+        input=json.dumps(
+            {"language": "Solidity", "sources": {"a.sol": {"content": "contract A {}"}}}
+        ),
         capture_output=True,
         text=True,
         check=True,

@@ -56,9 +56,11 @@ def test_two_devnets_with_their_chain_ids_and_block_time() -> None:
 
 
 def test_port_taken_by_another_chain_is_a_clear_error() -> None:
-    with running_devnets([DevnetSpec("x", 41003)]) as (x,):
-        with pytest.raises(DevnetError, match="could not start devnet 'y'"):
-            start_devnet(DevnetSpec("y", 41004, port=x.port), timeout=5)
+    with (
+        running_devnets([DevnetSpec("x", 41003)]) as (x,),
+        pytest.raises(DevnetError, match="could not start devnet 'y'"),
+    ):
+        start_devnet(DevnetSpec("y", 41004, port=x.port), timeout=5)
 
 
 def test_no_orphan_when_the_parent_is_killed(tmp_path: Path) -> None:
@@ -98,9 +100,25 @@ def test_no_anvil_left_after_a_failing_test_session(tmp_path: Path) -> None:
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
-         "--rootdir", str(tmp_path), "-c", "/dev/null", str(test_file)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "tests.conftest",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            "/dev/null",
+            str(test_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 1, result.stdout + result.stderr

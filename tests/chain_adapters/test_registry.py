@@ -55,15 +55,22 @@ def test_round_trips_through_dump(tmp_path: Path) -> None:
     ("patch", "message"),
     [
         (("chain_id = 31337", "chain_id = 0"), "chain #1: chain_id"),
-        (('rpc_urls = ["http://127.0.0.1:8545", "http://127.0.0.1:8547"]', 'rpc_urls = ["ws://x"]'),
-         "must start with http"),
+        (
+            (
+                'rpc_urls = ["http://127.0.0.1:8545", "http://127.0.0.1:8547"]',
+                'rpc_urls = ["ws://x"]',
+            ),
+            "must start with http",
+        ),
         (('name = "devnet-a"', 'name = "Bad Name"'), "chain #1: name"),
         (("timelock_delay = 2\ndevnet = true", "timelock_delay = 2"), "below 48 h"),
         (('finality = "finalized"', 'finality = "safe"'), "chain #2: finality"),
         (("confirmations = 2", "confirmations = 2\ncolour = 'red'"), "colour"),
     ],
 )
-def test_invalid_files_name_the_problem(tmp_path: Path, patch: tuple[str, str], message: str) -> None:
+def test_invalid_files_name_the_problem(
+    tmp_path: Path, patch: tuple[str, str], message: str
+) -> None:
     with pytest.raises(ChainConfigError, match=message) as caught:
         load_chains(_write(tmp_path, GOOD.replace(*patch)))
     assert "chains.toml" in str(caught.value)
@@ -77,7 +84,7 @@ def test_duplicate_chain_ids_are_refused(tmp_path: Path) -> None:
 
 def test_unknown_names_list_the_known_ones(tmp_path: Path) -> None:
     registry = load_chains(_write(tmp_path, GOOD))
-    with pytest.raises(ChainConfigError, match="unknown chain 'sepolia'.*devnet-a, mainnet"):
+    with pytest.raises(ChainConfigError, match=r"unknown chain 'sepolia'.*devnet-a, mainnet"):
         registry.get("sepolia")
 
 
@@ -89,7 +96,14 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 
 
 def test_wei_conversions() -> None:
-    chain = ChainConfig(name="x", chain_id=5, rpc_urls=("http://a",), max_fee_gwei=Decimal("1.5"),
-                        priority_fee_gwei=Decimal("0.1"), devnet=True, timelock_delay=0)
+    chain = ChainConfig(
+        name="x",
+        chain_id=5,
+        rpc_urls=("http://a",),
+        max_fee_gwei=Decimal("1.5"),
+        priority_fee_gwei=Decimal("0.1"),
+        devnet=True,
+        timelock_delay=0,
+    )
     assert chain.max_fee_wei == 1_500_000_000
     assert chain.priority_fee_wei == 100_000_000

@@ -67,7 +67,7 @@ def test_plain_chain_tests_are_reverted_too(chains, accounts) -> None:
 
 
 def test_unknown_scenario_names_the_known_ones(load_fixture) -> None:
-    with pytest.raises(ScenarioError, match="unknown scenario 'nope'.*counter_on_both_chains"):
+    with pytest.raises(ScenarioError, match=r"unknown scenario 'nope'.*counter_on_both_chains"):
         load_fixture("nope")
 
 
