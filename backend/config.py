@@ -1,0 +1,224 @@
+"""The one settings class of the backend, read from the environment (and an optional `.env`).
+
+Every setting is `CREDAGG_<FIELD>` except the two that deployment platforms and CI set under
+their conventional names: `DATABASE_URL` and `REDIS_URL`.
+
+With nothing set, the backend runs on the *embedded default* for one laptop: SQLite files under
+`CREDAGG_DATA_DIR` (default `./.credagg`) for the database, the Celery broker (kombu's SQLAlchemy
+transport) and the Celery result backend. Setting `DATABASE_URL` / `REDIS_URL` moves the store to
+PostgreSQL and the queue to Redis without any other change.
+
+Secrets have well-known development defaults so that `credagg dev` works out of the box; outside
+`development` and `test` those defaults (and short secrets) are refused when the settings load,
+with a message naming the variable to set. Secrets are `SecretStr`, so they never appear in a
+repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+Environment = Literal["development", "test", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+#: Development-only secrets. They are public (they are in this file), so they are refused
+#: everywhere except `development` and `test`.
+DEV_SECRET_KEY = "credagg-insecure-development-secret-key"  # noqa: S105 - public on purpose
+DEV_SESSION_SECRET = "credagg-insecure-development-session-secret"  # noqa: S105 - ditto
+DEV_RECEIPT_SIGNING_KEY = hashlib.sha256(b"credagg-insecure-development-receipt-key").hexdigest()
+
+MIN_SECRET_LENGTH = 32
+_HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class Settings(BaseSettings):
+    """Backend configuration. Build one per process (see `get_settings`) and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDAGG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        frozen=True,
+    )
+
+    environment: Environment = "development"
+    data_dir: Path = Path(".credagg")
+
+    # Store and queue. `None` selects the embedded SQLite default.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+
+    chains_file: Path | None = None
+
+    # Secrets.
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    receipt_signing_key: SecretStr = SecretStr(DEV_RECEIPT_SIGNING_KEY)
+
+    # HTTP service.
+    log_level: LogLevel = "INFO"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    request_timeout: float = Field(default=30.0, gt=0)
+    readiness_timeout: float = Field(default=3.0, gt=0)
+    chain_probe_timeout: float = Field(default=1.5, gt=0)
+
+    # Database engine.
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept `a,b` in the environment as well as a JSON list or a Python list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        """Use psycopg 3 for PostgreSQL whatever spelling the platform hands us."""
+        if not value:
+            return None
+        for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_redis_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """Resolve once, so a worker started elsewhere still finds the same files."""
+        return value.expanduser().resolve()
+
+    @field_validator("chains_file")
+    @classmethod
+    def _absolute_chains_file(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value else None
+
+    @field_validator("receipt_signing_key")
+    @classmethod
+    def _receipt_key_is_seed(cls, value: SecretStr) -> SecretStr:
+        if not _HEX_SEED.match(value.get_secret_value()):
+            raise ValueError(
+                "CREDAGG_RECEIPT_SIGNING_KEY must be a 32-byte Ed25519 seed as 64 hex characters "
+                '(generate one with `python -c "import secrets; print(secrets.token_hex(32))"`)'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_insecure_secrets(self) -> Settings:
+        """Outside development and test, a public or weak secret is a start-up error."""
+        if self.environment in ("development", "test"):
+            return self
+        problems: list[str] = []
+        checks = (
+            ("CREDAGG_SECRET_KEY", self.secret_key, DEV_SECRET_KEY),
+            ("CREDAGG_SESSION_SECRET", self.session_secret, DEV_SESSION_SECRET),
+            ("CREDAGG_RECEIPT_SIGNING_KEY", self.receipt_signing_key, DEV_RECEIPT_SIGNING_KEY),
+        )
+        for env_name, secret, default in checks:
+            value = secret.get_secret_value()
+            if value == default:
+                problems.append(f"{env_name} still has its public development default")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{env_name} is shorter than {MIN_SECRET_LENGTH} characters")
+        if self.secret_key.get_secret_value() == self.session_secret.get_secret_value():
+            problems.append("CREDAGG_SESSION_SECRET must differ from CREDAGG_SECRET_KEY")
+        if problems:
+            raise ValueError(
+                f"refusing to start with environment={self.environment!r}: "
+                + "; ".join(problems)
+                + ". Set these variables to fresh random values "
+                '(e.g. `python -c "import secrets; print(secrets.token_hex(32))"`).'
+            )
+        return self
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        """`DATABASE_URL`, or the embedded SQLite file under the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'credagg.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.effective_database_url).get_backend_name() == "sqlite"
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no Redis is configured and Celery runs on SQLite files."""
+        return self.redis_url is None
+
+    @property
+    def broker_db_path(self) -> Path:
+        return self.data_dir / "celery-broker.db"
+
+    @property
+    def result_db_path(self) -> Path:
+        return self.data_dir / "celery-results.db"
+
+    @property
+    def celery_broker_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"sqla+sqlite:///{self.broker_db_path}"
+
+    @property
+    def celery_result_backend(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"db+sqlite:///{self.result_db_path}"
+
+    @property
+    def beat_schedule_path(self) -> Path:
+        return self.data_dir / "celerybeat-schedule"
+
+    def safe_summary(self) -> dict[str, object]:
+        """What can be logged at start-up: no secrets, no passwords in URLs."""
+        return {
+            "environment": self.environment,
+            "data_dir": str(self.data_dir),
+            "database": redact_url(self.effective_database_url),
+            "broker": redact_url(self.celery_broker_url),
+            "chains_file": str(self.chains_file) if self.chains_file else None,
+            "log_level": self.log_level,
+        }
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL (`scheme://user:***@host/db`)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment.
+
+    Only entry points (CLI, ASGI factory, Celery app) call this; everything below them takes a
+    `Settings` argument so tests can build their own.
+    """
+    return Settings()

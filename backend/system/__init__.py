@@ -1,0 +1,1 @@
+"""Operational plumbing: health and readiness probes, metrics, and the worker round-trip."""
