@@ -55,10 +55,10 @@ def contracts_compile(
         title=f"{len(project.ours())} contracts "
         f"({'cache hit' if project.cache_hit else 'compiled'} in {seconds:.2f}s)"
     )
-    table.add_column("contract")
-    table.add_column("source")
+    table.add_column("contract", overflow="fold")
+    table.add_column("source", overflow="fold")
     table.add_column("runtime bytes", justify="right")
-    table.add_column("of 24,576 (EIP-170)", justify="right")
+    table.add_column("EIP-170", justify="right")
     for artifact in sorted(project.ours(), key=lambda a: a.qualified_name):
         if not artifact.deployable:
             continue
@@ -66,6 +66,63 @@ def contracts_compile(
         table.add_row(artifact.name, artifact.source, f"{size:,}", f"{size / 24576:.0%}")
     console.print(table)
     console.print(f"solc: {project.solc}  input hash: {project.input_hash[:16]}")
+
+
+@contracts_app.command("deploy")
+def contracts_deploy(
+    chain: Annotated[
+        list[str] | None, typer.Option("--chain", help="Chain name (repeatable).")
+    ] = None,
+    all_chains: Annotated[
+        bool, typer.Option("--all", help="Every chain in the chains file.")
+    ] = False,
+) -> None:
+    """Deploy the suite with CREATE2 (same addresses everywhere) and grant roles via the timelock.
+
+    Re-running is a no-op: contracts already deployed are verified, not sent again.
+    """
+    from backend.chains import chain_registry, deploy_to, deployments_dir
+    from backend.config import get_settings
+    from backend.db import create_db_engine
+    from backend.migrate import upgrade_head
+
+    if bool(chain) == all_chains:
+        raise _fail("give --chain NAME (one or more) or --all", code=2)
+    settings = get_settings()
+    try:
+        registry = chain_registry(settings)
+        targets = list(registry) if all_chains else [registry.get(name) for name in chain or []]
+        upgrade_head(settings)  # the nonce and transaction tables live in the database
+        engine = create_db_engine(settings)
+        try:
+            for target in targets:
+                result = deploy_to(settings, target, engine)
+                table = Table(title=f"{target.name} (chain id {target.chain_id})")
+                table.add_column("contract", overflow="fold")
+                table.add_column("address", overflow="fold")
+                table.add_column("this run", overflow="fold")
+                for name, deployed in result.contracts.items():
+                    table.add_row(
+                        name,
+                        deployed.address,
+                        "deployed" if deployed.created else "present, code verified",
+                    )
+                console.print(table)
+                console.print(
+                    f"roles: {result.roles.state}"
+                    + (
+                        f" (operation {result.roles.operation_id})"
+                        if result.roles.operation_id
+                        else ""
+                    )
+                )
+                for call in result.roles.calls if result.roles.state != "executed" else []:
+                    console.print(f"  to propose: {call.contract}.{call.function}{call.args}")
+        finally:
+            engine.dispose()
+    except ChainError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"manifests: {deployments_dir(settings) / 'deployments'}")
 
 
 @devnet_app.command("up")

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
 
     chains_file: Path | None = None
 
+    # On-chain identities. On a chain marked `devnet = true` each defaults to one of Anvil's
+    # well-known accounts (deployer/governor #0, operator #1, guardian #2); on any other chain
+    # deploying without them is refused.
+    deployer_key: SecretStr | None = None  # sends deployments; governor too unless set apart
+    operator_key: SecretStr | None = None  # the backend's relayer: anchors, opens loans
+    governor_address: str | None = None  # proposes/executes timelock operations (multisig)
+    guardian_address: str | None = None  # may pause every contract at once
+
     # Secrets.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from rich.console import Console
@@ -27,7 +28,11 @@ from chain_adapters.devnet import (
     start_devnets,
     stop_devnets,
 )
-from chain_adapters.registry import ChainConfig, dump_chains
+from chain_adapters.registry import dump_chains
+
+if TYPE_CHECKING:
+    from backend.config import Settings
+    from chain_adapters.compiler import CompiledProject
 
 DEVNET_TIMELOCK_DELAY = 2  # seconds: admin actions stay timelocked, but a demo need not wait
 PREFERRED_PORTS = (8545, 8546)
@@ -42,20 +47,6 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def devnet_chain_config(devnet: Devnet, *, block_time: float) -> ChainConfig:
-    return ChainConfig(
-        name=devnet.name,
-        chain_id=devnet.chain_id,
-        rpc_urls=(devnet.rpc_url,),
-        finality="confirmations",
-        confirmations=2,
-        fee_model="eip1559",
-        block_time=block_time or 1.0,
-        timelock_delay=DEVNET_TIMELOCK_DELAY,
-        devnet=True,
-    )
-
-
 def start_local_chains(
     chains_file: Path, *, block_time: float = 0.0, log_dir: Path | None = None
 ) -> list[Devnet]:
@@ -68,7 +59,14 @@ def start_local_chains(
     devnets = start_devnets(specs, log_dir=log_dir)
     chains_file.parent.mkdir(parents=True, exist_ok=True)
     chains_file.write_text(
-        dump_chains(devnet_chain_config(d, block_time=block_time) for d in devnets),
+        dump_chains(
+            # With automine (block_time 0) no block comes without a transaction, so waiting
+            # for confirmations would wait forever: every mined block counts as final there.
+            d.chain_config(
+                confirmations=2 if block_time > 0 else 0, timelock_delay=DEVNET_TIMELOCK_DELAY
+            )
+            for d in devnets
+        ),
         encoding="utf-8",
     )
     return devnets
@@ -178,6 +176,25 @@ def service_commands(
     ]
 
 
+def deploy_all(settings: Settings, project: CompiledProject, console: Console) -> None:
+    """Deploy the suite on every chain of the chains file (a no-op where it already is)."""
+    from backend.chains import chain_registry, deploy_to
+    from backend.db import create_db_engine
+
+    engine = create_db_engine(settings)
+    try:
+        for chain in chain_registry(settings):
+            result = deploy_to(settings, chain, engine, compiled=project)
+            sent = result.transactions_sent
+            console.print(
+                f"[green]deployed[/] {chain.name}: {len(result.contracts)} contracts "
+                f"({sent} new), roles {result.roles.state}; "
+                f"ReceiptAnchor {result.address('ReceiptAnchor')}"
+            )
+    finally:
+        engine.dispose()
+
+
 def run_dev_stack(
     *,
     api_port: int,
@@ -220,10 +237,12 @@ def run_dev_stack(
             "CREDAGG_DATA_DIR": str(data_dir),
         }
         os.environ["CREDAGG_CHAINS_FILE"] = str(chains_file)
-        for step in extra_steps:
-            step(stack)
+        settings = settings.model_copy(update={"chains_file": chains_file})
         upgrade_head(settings)
         console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
+        deploy_all(settings, project, console)
+        for step in extra_steps:
+            step(stack)
         stack.services = service_commands(
             sys.executable,
             api_port=api_port,

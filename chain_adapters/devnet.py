@@ -25,6 +25,7 @@ import httpx
 
 from chain_adapters.exceptions import DevnetError
 from chain_adapters.paths import ANVIL_NPM_BINARY
+from chain_adapters.registry import ChainConfig
 from chain_adapters.rpc import fetch_chain_id, rpc_call
 
 # Anvil's default mnemonic: well-known, funded, and never valid on a real chain.
@@ -62,6 +63,21 @@ class Devnet:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def chain_config(
+        self, *, confirmations: int = 0, timelock_delay: int = 2, block_time: float | None = None
+    ) -> ChainConfig:
+        """This devnet as a chains-file entry (devnet = true allows a seconds-long timelock)."""
+        return ChainConfig(
+            name=self.name,
+            chain_id=self.chain_id,
+            rpc_urls=(self.rpc_url,),
+            finality="confirmations",
+            confirmations=confirmations,
+            block_time=block_time or self.spec.block_time or 1.0,
+            timelock_delay=timelock_delay,
+            devnet=True,
+        )
 
     def is_running(self) -> bool:
         return self.process.poll() is None

@@ -53,6 +53,9 @@ def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
         assert components["database"]["ok"] and components["broker"]["ok"]
         chain_components = [name for name in components if name.startswith("chain:")]
         assert len(chain_components) == 2, components
+        for chain in ("devnet-a", "devnet-b"):
+            manifest = tmp_path / "data" / "deployments" / f"{chain}.json"
+            assert "ReceiptAnchor" in manifest.read_text(), chain
         children = _children_of(proc.pid)
         assert len(children) >= 4  # two devnets, the API, the worker
 
