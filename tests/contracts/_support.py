@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
+from chain_adapters.acceptance import sign_acceptance, terms_tuple
 from chain_adapters.compiler import CompiledProject
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -229,52 +229,6 @@ def _normalise(value: Any) -> Any:
 
 def lower_addresses(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(v.lower() if isinstance(v, str) and v.startswith("0x") else v for v in values)
-
-
-# --- EIP-712 acceptance ----------------------------------------------------------------------
-
-ACCEPTANCE_FIELDS: list[dict[str, str]] = [
-    {"name": "quoteHash", "type": "bytes32"},
-    {"name": "provider", "type": "address"},
-    {"name": "asset", "type": "address"},
-    {"name": "principal", "type": "uint256"},
-    {"name": "rateBps", "type": "uint32"},
-    {"name": "termSeconds", "type": "uint64"},
-    {"name": "collateralAsset", "type": "address"},
-    {"name": "collateralAmount", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "borrower", "type": "address"},
-    {"name": "deadline", "type": "uint256"},
-]
-TERM_FIELDS = [f["name"] for f in ACCEPTANCE_FIELDS[:9]]
-
-
-def terms_tuple(terms: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(terms[name] for name in TERM_FIELDS)
-
-
-def sign_acceptance(
-    key: LocalAccount,
-    *,
-    chain_id: int,
-    aggregator: str,
-    terms: dict[str, Any],
-    borrower: str,
-    deadline: int,
-) -> bytes:
-    """The borrower's (or a 1271 wallet owner's) EIP-712 signature of an Acceptance."""
-    signed = Account.sign_typed_data(
-        key.key,
-        domain_data={
-            "name": "CreditAggregator",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": aggregator,
-        },
-        message_types={"Acceptance": ACCEPTANCE_FIELDS},
-        message_data={**terms, "borrower": borrower, "deadline": deadline},
-    )
-    return bytes(signed.signature)
 
 
 # --- the deployed system -------------------------------------------------------------------

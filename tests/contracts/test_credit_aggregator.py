@@ -10,8 +10,14 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.contracts._support import (
+from chain_adapters.acceptance import (
     ACCEPTANCE_FIELDS,
+    acceptance_type_string,
+    acceptance_typed_data,
+    sign_acceptance,
+    terms_tuple,
+)
+from tests.contracts._support import (
     BPS,
     ORIGINATOR_ROLE,
     REPORTER_ROLE,
@@ -19,8 +25,6 @@ from tests.contracts._support import (
     ZERO_ADDRESS,
     Chain,
     System,
-    sign_acceptance,
-    terms_tuple,
 )
 
 ACTIVE, DEFAULTED, CLOSED = 1, 2, 3
@@ -113,6 +117,17 @@ def test_acceptance_digest_matches_eip712_reference(system: System, chain: Chain
         "Acceptance(" + ",".join(f"{f['type']} {f['name']}" for f in ACCEPTANCE_FIELDS) + ")"
     )
     assert system.aggregator.functions.ACCEPTANCE_TYPEHASH().call() == keccak(text=type_string)
+    assert acceptance_type_string() == type_string
+    full = encode_typed_data(
+        full_message=acceptance_typed_data(
+            chain_id=chain.chain_id,
+            aggregator=system.aggregator.address,
+            terms=terms,
+            borrower=system.borrower.address,
+            deadline=deadline,
+        )
+    )
+    assert keccak(b"\x19" + full.version + full.header + full.body) == on_chain
     fields = system.aggregator.functions.eip712Domain().call()
     assert fields[1:5] == ["CreditAggregator", "1", chain.chain_id, system.aggregator.address]
 
