@@ -153,7 +153,12 @@ def main() -> None:
             )
             return int(before) + 1
 
-        loan = open_loan("CreditAggregator.openLoan", "q1", 1_000 * 10**6, "EOA (ECDSA); first loan, initialises counters")
+        loan = open_loan(
+            "CreditAggregator.openLoan",
+            "q1",
+            1_000 * 10**6,
+            "EOA (ECDSA); first loan, initialises counters",
+        )
         factory = w3.eth.contract(
             abi=compiled.get("MockERC1271Wallet").abi,
             bytecode=compiled.get("MockERC1271Wallet").bytecode,
