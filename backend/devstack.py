@@ -177,13 +177,19 @@ def service_commands(
 
 
 def deploy_all(settings: Settings, project: CompiledProject, console: Console) -> None:
-    """Deploy the suite on every chain of the chains file (a no-op where it already is)."""
+    """Deploy the suite on every (fresh) devnet of the chains file.
+
+    The devnets were just started, so whatever the database remembers of their chain ids
+    (nonce counters, transactions) belongs to a previous run's chains and is forgotten first.
+    """
     from backend.chains import chain_registry, deploy_to
     from backend.db import create_db_engine
+    from chain_adapters.evm.store import TransactionStore
 
     engine = create_db_engine(settings)
     try:
         for chain in chain_registry(settings):
+            TransactionStore(engine).forget_chain(chain.chain_id)
             result = deploy_to(settings, chain, engine, compiled=project)
             sent = result.transactions_sent
             console.print(

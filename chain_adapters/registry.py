@@ -40,6 +40,7 @@ class ChainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    family: Literal["evm"] = "evm"  # which adapter (chain_adapters.adapters) drives this chain
     chain_id: int = Field(gt=0)
     rpc_urls: tuple[str, ...] = Field(min_length=1)
     finality: Literal["confirmations", "finalized"] = "confirmations"

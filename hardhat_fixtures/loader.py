@@ -73,6 +73,7 @@ class FixtureLoader:
     _sequence: int = 0
     _test_snapshots: dict[str, str] | None = None
     _test_loaded: str | None = None
+    _at_scenario: str | None = None  # the chains are in this scenario's state (not the base)
     deploy_count: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,7 +113,7 @@ class FixtureLoader:
             self.deploy_count[name] = self.deploy_count.get(name, 0) + 1
             record = _Record(self._snapshot_all(), result, self._next())
             self._records[name] = record
-        self._test_loaded = name
+        self._test_loaded = self._at_scenario = name
         return record.result
 
     def _reset_to_base(self) -> None:
@@ -121,13 +122,25 @@ class FixtureLoader:
         self._records.clear()
         self._base = self._snapshot_all()
         self._sequence = 0
+        self._at_scenario = None
 
-    def begin_test(self) -> None:
+    def begin_test(self, *, clean: bool = True) -> None:
+        """Snapshot before a test. `clean`: the test loads no scenario, so it must not see one a
+        previous test left deployed (it would find contracts at its own CREATE2 addresses)."""
         self._test_loaded = None
+        if clean and self._at_scenario is not None:
+            self._reset_to_base()
         self._test_snapshots = self._snapshot_all()
 
     def end_test(self) -> None:
-        """Undo whatever the test did, whichever snapshots it consumed."""
+        """Undo whatever the test did, whichever snapshots it consumed.
+
+        A revert does not reset node settings or the mempool, so those are put back too: a test
+        that turned automine off and failed must not leave the next one waiting for a block.
+        """
+        for url in self.rpc_urls:
+            rpc_call(url, "anvil_dropAllTransactions")
+            rpc_call(url, "evm_setAutomine", [True])
         loaded, own = self._test_loaded, self._test_snapshots
         self._test_loaded = self._test_snapshots = None
         if loaded is not None and loaded in self._records:

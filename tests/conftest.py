@@ -80,9 +80,12 @@ def fixture_loader(devnets: list[Devnet], accounts: list[LocalAccount]) -> Fixtu
 
 
 @pytest.fixture
-def chains(fixture_loader: FixtureLoader, devnets: list[Devnet]) -> Iterator[list[Devnet]]:
-    """Both devnets, in a state that is reverted after the test."""
-    fixture_loader.begin_test()
+def chains(
+    request: pytest.FixtureRequest, fixture_loader: FixtureLoader, devnets: list[Devnet]
+) -> Iterator[list[Devnet]]:
+    """Both devnets, in a state that is reverted after the test. A test that loads no scenario
+    starts from the base state, with no scenario's contracts deployed."""
+    fixture_loader.begin_test(clean="load_fixture" not in request.fixturenames)
     try:
         yield devnets
     finally:

@@ -22,6 +22,12 @@ def _children_of(pid: int) -> list[int]:
 
 
 def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
+    _run_stack_once(tmp_path)
+    # A second start on the same data dir: the devnets are new chains, the database is not.
+    _run_stack_once(tmp_path)
+
+
+def _run_stack_once(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(CREDAGG_DATA_DIR=str(tmp_path / "data"), CREDAGG_ENVIRONMENT="development")
     env.pop("CREDAGG_CHAINS_FILE", None)

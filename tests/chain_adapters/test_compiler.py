@@ -106,7 +106,7 @@ def test_missing_import_is_a_compile_error_naming_the_importer(tmp_path: Path) -
     src = tmp_path / "imp"
     src.mkdir()
     (src / "A.sol").write_text(
-        '// SPDX-License-Identifier: MIT\npragma solidity 0.8.28;\n'
+        "// SPDX-License-Identifier: MIT\npragma solidity 0.8.28;\n"
         'import "./Nope.sol";\ncontract A {}\n'
     )
     with pytest.raises(CompileError) as caught:

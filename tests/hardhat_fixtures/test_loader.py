@@ -52,11 +52,22 @@ def test_mutation_does_not_leak_between_tests(load_fixture, chains, accounts, ru
         assert _bump(devnet, addresses[devnet.chain_id], accounts[1].address) == 2
 
 
+_SEEN: dict[int, str] = {}
+
+
 def test_scenario_deployed_once_per_session(load_fixture, fixture_loader: FixtureLoader) -> None:
-    load_fixture("counter_on_both_chains")
+    _SEEN.update(load_fixture("counter_on_both_chains"))
     deployed = fixture_loader.deploy_count["counter_on_both_chains"]
     load_fixture("counter_on_both_chains")
     assert fixture_loader.deploy_count["counter_on_both_chains"] == deployed
+
+
+def test_a_plain_test_after_a_scenario_test_sees_the_base_state(chains) -> None:
+    # pytest keeps file order: the scenario test just above left its contracts deployed
+    assert _SEEN, "the scenario test above did not run first"
+    for devnet in chains:
+        w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
+        assert w3.eth.get_code(_SEEN[devnet.chain_id]) == b""
 
 
 def test_plain_chain_tests_are_reverted_too(chains, accounts) -> None:
