@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 
 from chain_adapters.devnet import free_port
+from chain_adapters.registry import load_chains
+from chain_adapters.rpc import fetch_chain_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,3 +82,30 @@ def _run_stack_once(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_devnet_up_runs_two_chains_until_sigint(tmp_path: Path) -> None:
+    chains_file = tmp_path / "chains.toml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "devnet", "up", "--chains-file", str(chains_file)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not chains_file.exists() and time.monotonic() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.1)
+        registry = load_chains(chains_file)
+        assert sorted(c.chain_id for c in registry) == [31337, 31338]
+        for chain in registry:
+            assert fetch_chain_id(chain.rpc_urls[0]) == chain.chain_id
+        children = _children_of(proc.pid)
+        assert len(children) == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                    and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
