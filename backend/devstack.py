@@ -134,12 +134,10 @@ def wait_until_ready(url: str, *, timeout: float, alive: Callable[[], bool]) -> 
     raise RuntimeError(f"not ready after {timeout:.0f}s: {last}")
 
 
-def service_commands(
-    python: str, *, api_port: int, beat_schedule: Path, embedded_broker: bool
-) -> list[Service]:
-    """The API and one worker with beat. On the embedded SQLite broker the worker uses the solo
-    pool: SQLite allows one writer, and one process polling it is all a laptop needs."""
-    pool = ["--pool", "solo"] if embedded_broker else ["--pool", "threads", "--concurrency", "4"]
+def service_commands(python: str, settings: Settings, *, api_port: int) -> list[Service]:
+    """The API and one worker with beat."""
+    from backend.worker import worker_argv
+
     return [
         Service(
             "api",
@@ -156,23 +154,7 @@ def service_commands(
                 "--no-access-log",
             ],
         ),
-        Service(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "backend.worker:celery_app",
-                "worker",
-                "--beat",
-                *pool,
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(beat_schedule),
-            ],
-        ),
+        Service("worker", worker_argv(python, settings)),
     ]
 
 
@@ -249,12 +231,7 @@ def run_dev_stack(
         deploy_all(settings, project, console)
         for step in extra_steps:
             step(stack)
-        stack.services = service_commands(
-            sys.executable,
-            api_port=api_port,
-            beat_schedule=settings.beat_schedule_path,
-            embedded_broker=settings.embedded_broker,
-        )
+        stack.services = service_commands(sys.executable, settings, api_port=api_port)
         for service in stack.services:
             service.start(env, log_dir)
         base = f"http://127.0.0.1:{api_port}"

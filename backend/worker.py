@@ -123,6 +123,25 @@ def create_celery_app(settings: Settings) -> CredaggCelery:
     return app
 
 
+def worker_argv(
+    python: str, settings: Settings, *, beat: bool = True, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The `celery worker` command line for `settings` (used by `credagg dev` and the tests).
+
+    On the embedded SQLite broker the pool is solo: SQLite has one writer, and one process
+    polling it is all a laptop needs. On Redis a thread pool works several tasks at once.
+    """
+    pool = (
+        ("--pool", "solo")
+        if settings.embedded_broker
+        else ("--pool", "threads", "--concurrency", "4")
+    )
+    argv = [python, "-m", "celery", "-A", "backend.worker:celery_app", "worker", *pool]
+    if beat:
+        argv += ["--beat", "--schedule", str(settings.beat_schedule_path)]
+    return [*argv, "--loglevel", "INFO", *extra]
+
+
 def task_session(app: object) -> AbstractContextManager[Session]:
     """The unit of work of a task: `with task_session(self.app) as session: ...`.
 

@@ -36,6 +36,7 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.db import create_db_engine, create_session_factory, migrate
 from backend.observability.logs import configure_logging
+from backend.worker import worker_argv
 from chain_adapters.devnet import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,27 +263,12 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProcess]
     def start(settings: Settings) -> WorkerProcess:
         queue = f"credagg-test-{uuid.uuid4().hex[:10]}"
         log_path = tmp_path / f"worker-{queue}.log"
-        args = [
+        args = worker_argv(
             sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "backend.worker:celery_app",
-            "worker",
-            "--beat",
-            "--schedule",
-            str(settings.beat_schedule_path),
-            "--pool",
-            "solo",
-            "--queues",
-            queue,
-            "--hostname",
-            f"{queue}@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "INFO",
-        ]
+            settings,
+            extra=("--queues", queue, "--hostname", f"{queue}@%h", "--without-mingle",
+                   "--without-gossip"),
+        )
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 args,

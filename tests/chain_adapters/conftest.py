@@ -136,30 +136,28 @@ def signer(accounts: list[LocalAccount]) -> LocalAccount:
     return accounts[0]
 
 
-@pytest.fixture
-def adapter_a(devnet_a: Devnet, engine: Engine, signer: LocalAccount) -> Iterator[EvmAdapter]:
+def _connected_adapter(devnet: Devnet, engine: Engine, signer: LocalAccount) -> EvmAdapter:
     adapter = EvmAdapter(
-        chain_config(devnet_a),
+        chain_config(devnet),
         engine=engine,
         signer=signer,
         pool_policy=FAST_POOL,
         tx_policy=FAST_TX,
     )
     adapter.connect()
+    return adapter
+
+
+@pytest.fixture
+def adapter_a(devnet_a: Devnet, engine: Engine, signer: LocalAccount) -> Iterator[EvmAdapter]:
+    adapter = _connected_adapter(devnet_a, engine, signer)
     yield adapter
     adapter.close()
 
 
 @pytest.fixture
 def adapter_b(devnet_b: Devnet, engine: Engine, signer: LocalAccount) -> Iterator[EvmAdapter]:
-    adapter = EvmAdapter(
-        chain_config(devnet_b),
-        engine=engine,
-        signer=signer,
-        pool_policy=FAST_POOL,
-        tx_policy=FAST_TX,
-    )
-    adapter.connect()
+    adapter = _connected_adapter(devnet_b, engine, signer)
     yield adapter
     adapter.close()
 

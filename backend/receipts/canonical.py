@@ -1,0 +1,93 @@
+"""RFC 8785 (JCS) canonical JSON: the one byte form a receipt is hashed and signed in.
+
+A commitment is only checkable by a stranger if they can rebuild the exact bytes we hashed, in any
+language. JCS gives that, provided the value stays inside I-JSON: finite numbers, integers within
+the IEEE 754 double's exact range, string keys, well-formed Unicode. Anything outside is refused
+here, with the path to the offending value, rather than hashed into a receipt no one can verify.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import NoReturn
+
+import rfc8785
+
+__all__ = ["MAX_SAFE_INTEGER", "CanonicalizationError", "canonical_json", "loads_json"]
+
+# ECMAScript's Number.MAX_SAFE_INTEGER: verifiers in JavaScript read every number as a double.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+class CanonicalizationError(ValueError):
+    """A value has no RFC 8785 form, so nothing derived from it could be verified elsewhere."""
+
+
+def canonical_json(value: object) -> bytes:
+    """The RFC 8785 bytes of `value` (dicts or other mappings, lists or tuples, scalars)."""
+    try:
+        return rfc8785.dumps(_to_json(value, "$"))
+    except rfc8785.CanonicalizationError as error:  # e.g. a lone surrogate in a string
+        raise CanonicalizationError(f"{error}; only well-formed Unicode text can be signed") from error
+
+
+def loads_json(data: bytes | str) -> object:
+    """Parse JSON as a JCS producer in any language would read it back.
+
+    Duplicate keys and NaN/Infinity are refused (two readers could disagree on them), and an
+    integer literal beyond the safe range is read as a double, as ECMAScript does: JCS writes a
+    large integral double such as 1e20 without an exponent, and `json.loads` would otherwise
+    return an int that `canonical_json` (rightly) refuses.
+    """
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        result = dict(items)
+        if len(result) != len(items):
+            seen: set[str] = set()
+            duplicate = next(key for key, _ in items if key in seen or seen.add(key))
+            raise CanonicalizationError(f"duplicate object key {duplicate!r}")
+        return result
+
+    def integer(text: str) -> int | float:
+        number = int(text)
+        return number if abs(number) <= MAX_SAFE_INTEGER else float(text)
+
+    def constant(name: str) -> NoReturn:
+        raise CanonicalizationError(f"{name} is not JSON")
+
+    try:
+        return json.loads(data, object_pairs_hook=pairs, parse_int=integer, parse_constant=constant)
+    except json.JSONDecodeError as error:
+        raise CanonicalizationError(f"not JSON: {error}") from error
+
+
+def _to_json(value: object, path: str) -> object:
+    """Plain dicts/lists for `rfc8785`, which accepts only those, checked with a useful path."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise CanonicalizationError(
+                f"{path}: integer {value} is beyond ±(2**53 - 1), which JSON readers cannot hold "
+                "exactly; encode it as a decimal string"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalizationError(f"{path}: {value} has no JSON form; use a finite number")
+        return value
+    if isinstance(value, Mapping):
+        result: dict[str, object] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalizationError(f"{path}: object key {key!r} is not a string")
+            result[key] = _to_json(item, f"{path}[{key!r}]")
+        return result
+    if isinstance(value, list | tuple):
+        return [_to_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    raise CanonicalizationError(
+        f"{path}: {type(value).__name__} has no JSON form; convert it (e.g. Decimal or bytes to a "
+        "string) before canonicalizing"
+    )
