@@ -317,19 +317,6 @@ def compile_project(
     return _project_from(artifacts, key, cache_hit=False, solc=f"{solc.how}: {solc.path}")
 
 
-def compile_sources(sources: Mapping[str, str], **kwargs: Any) -> CompiledProject:
-    """Compile in-memory sources (tests, ad-hoc contracts); imports resolve as for files."""
-    with tempfile.TemporaryDirectory(
-        dir=PROJECT_ROOT / ".credagg" if (PROJECT_ROOT / ".credagg").is_dir() else None
-    ) as tmp:
-        root = Path(tmp)
-        for name, text in sources.items():
-            path = root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        return compile_project([root], **kwargs)
-
-
 def _run_solc(standard_input: dict[str, Any], solc: SolcExecutable) -> dict[str, Any]:
     try:
         result: dict[str, Any] = solcx.compile_standard(

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,7 +26,7 @@ import httpx
 from chain_adapters.exceptions import DevnetError
 from chain_adapters.paths import ANVIL_NPM_BINARY
 from chain_adapters.registry import ChainConfig
-from chain_adapters.rpc import fetch_chain_id, rpc_call
+from chain_adapters.rpc import fetch_chain_id
 
 # Anvil's default mnemonic: well-known, funded, and never valid on a real chain.
 DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
@@ -50,7 +50,6 @@ class Devnet:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path | None = None
-    extra_args: tuple[str, ...] = field(default=())
 
     @property
     def rpc_url(self) -> str:
@@ -234,12 +233,3 @@ DEFAULT_DEVNETS: tuple[DevnetSpec, ...] = (
     DevnetSpec(name="devnet-a", chain_id=31337, block_time=0.0),
     DevnetSpec(name="devnet-b", chain_id=31338, block_time=0.0),
 )
-
-
-def snapshot(url: str) -> str:
-    return str(rpc_call(url, "evm_snapshot"))
-
-
-def revert(url: str, snapshot_id: str) -> None:
-    if not rpc_call(url, "evm_revert", [snapshot_id]):
-        raise DevnetError(f"evm_revert({snapshot_id}) refused by {url}")
