@@ -28,9 +28,9 @@ class CanonicalizationError(ValueError):
 def canonical_json(value: object) -> bytes:
     """The RFC 8785 bytes of `value` (dicts or other mappings, lists or tuples, scalars)."""
     try:
-        return rfc8785.dumps(_to_json(value, "$"))
+        return rfc8785.dumps(_to_json(value, "$"))  # type: ignore[arg-type]  # checked by _to_json
     except rfc8785.CanonicalizationError as error:  # e.g. a lone surrogate in a string
-        raise CanonicalizationError(f"{error}; only well-formed Unicode text can be signed") from error
+        raise CanonicalizationError(f"{error}; only well-formed Unicode can be signed") from error
 
 
 def loads_json(data: bytes | str) -> object:
@@ -43,12 +43,12 @@ def loads_json(data: bytes | str) -> object:
     """
 
     def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
-        result = dict(items)
-        if len(result) != len(items):
-            seen: set[str] = set()
-            duplicate = next(key for key, _ in items if key in seen or seen.add(key))
-            raise CanonicalizationError(f"duplicate object key {duplicate!r}")
-        return result
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise CanonicalizationError(f"duplicate object key {key!r}")
+            seen.add(key)
+        return dict(items)
 
     def integer(text: str) -> int | float:
         number = int(text)
