@@ -89,4 +89,7 @@ def deploy_to(
         ids.roles,
         manifest_dir=deployments_dir(settings),
         apply_roles=governs,
+        # A devnet has no reorgs unless a test asks for one: mined is final enough, and waiting
+        # for confirmations would make `scripts/dev` wait seconds per contract.
+        wait="mined" if chain.devnet else "final",
     )

@@ -169,11 +169,14 @@ def dev(
     ] = 1.0,
 ) -> None:
     """Run the whole system locally: devnets, contracts, migrations, API, worker with beat."""
-    from backend.devstack import run_dev_stack
+    from backend.devstack import ServiceDied, run_dev_stack
 
     try:
         run_dev_stack(api_port=port, block_time=block_time, console=console)
-    except ChainError as exc:
+    except KeyboardInterrupt:
+        err_console.print("interrupted during start-up; everything started was stopped")
+        raise typer.Exit(130) from None
+    except (ChainError, ServiceDied) as exc:
         raise _fail(str(exc)) from None
 
 

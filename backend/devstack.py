@@ -12,7 +12,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,7 +123,7 @@ def wait_until_ready(url: str, *, timeout: float, alive: Callable[[], bool]) -> 
     last: dict[str, object] = {}
     while time.monotonic() < deadline:
         if not alive():
-            raise RuntimeError("a service exited during start-up; see its log under .credagg/logs")
+            raise ServiceDied("a service exited during start-up; see its log under .credagg/logs")
         try:
             response = httpx.get(url, timeout=2.0)
             last = response.json()
@@ -131,7 +132,7 @@ def wait_until_ready(url: str, *, timeout: float, alive: Callable[[], bool]) -> 
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"not ready after {timeout:.0f}s: {last}")
+    raise ServiceDied(f"not ready after {timeout:.0f}s: {last}")
 
 
 def service_commands(python: str, settings: Settings, *, api_port: int) -> list[Service]:
@@ -169,18 +170,27 @@ def deploy_all(settings: Settings, project: CompiledProject, console: Console) -
     from chain_adapters.evm.store import TransactionStore
 
     engine = create_db_engine(settings)
+    chains = list(chain_registry(settings))
+    for chain in chains:
+        TransactionStore(engine).forget_chain(chain.chain_id)
     try:
-        for chain in chain_registry(settings):
-            TransactionStore(engine).forget_chain(chain.chain_id)
-            result = deploy_to(settings, chain, engine, compiled=project)
-            sent = result.transactions_sent
+        # Chains are independent: deploy to all at once (each waits for its own blocks).
+        with ThreadPoolExecutor(max_workers=len(chains) or 1) as pool:
+            results = list(
+                pool.map(lambda c: deploy_to(settings, c, engine, compiled=project), chains)
+            )
+        for chain, result in zip(chains, results, strict=True):
             console.print(
                 f"[green]deployed[/] {chain.name}: {len(result.contracts)} contracts "
-                f"({sent} new), roles {result.roles.state}; "
+                f"({result.transactions_sent} new), roles {result.roles.state}; "
                 f"ReceiptAnchor {result.address('ReceiptAnchor')}"
             )
     finally:
         engine.dispose()
+
+
+class ServiceDied(RuntimeError):
+    """A child of the dev stack exited on its own; its log says why."""
 
 
 def run_dev_stack(
@@ -188,10 +198,15 @@ def run_dev_stack(
     api_port: int,
     block_time: float,
     console: Console,
-    extra_steps: Sequence[Callable[[DevStack], None]] = (),
     ready_timeout: float = 120.0,
 ) -> None:
-    """Start everything, print where it is, and block until Ctrl-C (then stop everything)."""
+    """Start everything, print where it is, and block until Ctrl-C (then stop everything).
+
+    During start-up a Ctrl-C (or SIGTERM) raises KeyboardInterrupt at once, so a long step such
+    as a deployment is abandoned rather than awaited; once everything is up, the signal only
+    ends the wait loop. Either way the `finally` stops every child. A child that dies on its
+    own raises ServiceDied (exit code 1), never a silent success.
+    """
     from backend.config import get_settings
     from backend.migrate import upgrade_head
     from chain_adapters.compiler import compile_timed
@@ -204,10 +219,13 @@ def run_dev_stack(
     stack = DevStack()
     interrupted = {"now": False}
 
-    def on_signal(signum: int, frame: object) -> None:
+    def interrupt_now(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def interrupt_later(signum: int, frame: object) -> None:
         interrupted["now"] = True
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, interrupt_now) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         project, seconds = compile_timed()
         console.print(
@@ -229,8 +247,6 @@ def run_dev_stack(
         upgrade_head(settings)
         console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
         deploy_all(settings, project, console)
-        for step in extra_steps:
-            step(stack)
         stack.services = service_commands(sys.executable, settings, api_port=api_port)
         for service in stack.services:
             service.start(env, log_dir)
@@ -238,8 +254,10 @@ def run_dev_stack(
         wait_until_ready(
             f"{base}/readyz",
             timeout=ready_timeout,
-            alive=lambda: all(s.running() for s in stack.services) and not interrupted["now"],
+            alive=lambda: all(s.running() for s in stack.services),
         )
+        for sig in previous:
+            signal.signal(sig, interrupt_later)
         console.print(
             f"[bold green]ready[/]  API {base}  docs {base}/docs  "
             f"readyz {base}/readyz  metrics {base}/metrics"
@@ -249,8 +267,7 @@ def run_dev_stack(
             dead = [s.name for s in stack.services if not s.running()]
             dead += [d.name for d in stack.devnets if not d.is_running()]
             if dead:
-                console.print(f"[red]exited unexpectedly:[/] {', '.join(dead)} (see {log_dir})")
-                break
+                raise ServiceDied(f"exited unexpectedly: {', '.join(dead)} (see {log_dir})")
             time.sleep(0.3)
     finally:
         console.print("stopping...")

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import Web3RPCError
 
-from chain_adapters.base import RawTx
+from chain_adapters.base import RawTx, WaitFor
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.convert import as_bytes, hex0x
 from chain_adapters.exceptions import ChainError, DeploymentError
@@ -175,6 +175,7 @@ def deploy_contract(
     *,
     project_salt: str = DEFAULT_PROJECT_SALT,
     manifest_dir: Path | None = None,
+    wait: WaitFor = "final",
 ) -> DeployedContract:
     """Deploy (or find) `artifact` at its CREATE2 address; record it in the manifest if asked."""
     label = salt_label or artifact.name
@@ -198,6 +199,7 @@ def deploy_contract(
         receipt = adapter.send(
             RawTx(to=CREATE2_PROXY, data=salt + init_code, abi=artifact.abi),
             label=f"deploy:{label}",
+            wait=wait,
         )
         tx_hash, block_number = receipt.transaction_hash, receipt.block_number
         code = adapter.get_code(address)
@@ -237,6 +239,7 @@ def deploy_plan(
     *,
     project_salt: str = DEFAULT_PROJECT_SALT,
     manifest_dir: Path | None = None,
+    wait: WaitFor = "final",
 ) -> dict[str, DeployedContract]:
     """Deploy steps in order; `Ref(name)` arguments become earlier steps' addresses."""
     deployed: dict[str, DeployedContract] = {}
@@ -253,6 +256,7 @@ def deploy_plan(
             step.name,
             project_salt=project_salt,
             manifest_dir=manifest_dir,
+            wait=wait,
         )
     return deployed
 

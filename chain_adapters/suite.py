@@ -141,7 +141,7 @@ def deploy_suite(
     manifest_dir: Path | None = None,
     governor: EvmAdapter | None = None,
     fast_forward: bool | None = None,
-    wait: WaitFor = "mined",
+    wait: WaitFor = "final",
     apply_roles: bool = True,
 ) -> SuiteDeployment:
     """Deploy (or find) the suite and apply the role grants through the timelock.
@@ -152,7 +152,7 @@ def deploy_suite(
     Safe to re-run at any point.
     """
     plan = suite_plan(artifacts, timelock_delay=adapter.chain.timelock_delay, roles=roles)
-    contracts = deploy_plan(adapter, plan, manifest_dir=manifest_dir)
+    contracts = deploy_plan(adapter, plan, manifest_dir=manifest_dir, wait=wait)
     grants = [
         AdminCall(g.contract, "grantRole", (role_id(g.role), _address(g.account, contracts)))
         for g in suite_grants(roles)

@@ -109,3 +109,33 @@ def test_devnet_up_runs_two_chains_until_sigint(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ctrl_c_during_start_up_stops_everything_started(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(CREDAGG_DATA_DIR=str(tmp_path / "data"), CREDAGG_ENVIRONMENT="development")
+    env.pop("CREDAGG_CHAINS_FILE", None)
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "dev", "--port", str(free_port()),
+             "--block-time", "1"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "devnet-b" not in log_path.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            time.sleep(0.05)
+        children = _children_of(proc.pid)
+        assert len(children) == 2  # the devnets; deployment is under way, no API yet
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130, log_path.read_text()
+        assert "interrupted during start-up" in log_path.read_text()
+        time.sleep(0.5)
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                    and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
