@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from backend.receipts.verify_cli import register as register_verify_commands
 from chain_adapters.exceptions import ChainError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 contracts_app = typer.Typer(help="Compile and deploy the Solidity contracts.", no_args_is_help=True)
 devnet_app = typer.Typer(help="Local Anvil devnets.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+register_verify_commands(app)  # `credagg verify`, `credagg consistency`: the auditor's tools
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(db_app, name="db")

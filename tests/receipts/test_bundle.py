@@ -1,0 +1,164 @@
+"""Proof bundles and checkpoint files: exact round trips; strict parsing that names the field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend.receipts.bundle import (
+    BUNDLE_VERSION,
+    Anchor,
+    BundleError,
+    CheckpointFile,
+    ConsistencyProof,
+    ProofBundle,
+    build_bundle,
+    dump_bundle,
+    dump_checkpoint_file,
+    dump_consistency_proof,
+    parse_bundle,
+    parse_checkpoint_file,
+    parse_consistency_proof,
+)
+from backend.receipts.commitment import commitment
+from backend.receipts.merkle import MemoryNodeStore, consistency_proof, merkle_root
+from backend.receipts.signing import ReceiptSigner
+
+SIGNER = ReceiptSigner(bytes(range(32)))
+
+
+def make_log(
+    size: int, *, fork_at: int | None = None
+) -> tuple[MemoryNodeStore, list[dict[str, object]], list[bytes]]:
+    """A log of `size` receipts with deterministic salts; `fork_at` changes one receipt."""
+    store, receipts, salts = MemoryNodeStore(), [], []
+    for i in range(size):
+        receipt: dict[str, object] = {"type": "repayment", "seq": i, "amount": str(1000 + i)}
+        if i == fork_at:
+            receipt["amount"] = "forged"
+        salt = hashlib.sha256(b"salt" + i.to_bytes(4, "big")).digest()
+        store.append(commitment(receipt, salt))
+        receipts.append(receipt)
+        salts.append(salt)
+    return store, receipts, salts
+
+
+def make_bundle(
+    store: MemoryNodeStore,
+    receipts: list[dict[str, object]],
+    salts: list[bytes],
+    index: int,
+    size: int,
+    anchors: tuple[Anchor, ...] = (),
+    signer: ReceiptSigner = SIGNER,
+) -> ProofBundle:
+    checkpoint = signer.sign_checkpoint(size, merkle_root(store, size), 1_700_000_000)
+    return build_bundle(
+        store,
+        receipt=receipts[index],
+        salt=salts[index],
+        leaf_index=index,
+        issuance=signer.sign_commitment(store.leaf(index)),
+        checkpoint=checkpoint,
+        anchors=anchors,
+    )
+
+
+ANCHOR = Anchor(31337, "0x" + "ab" * 20, b"\x01" * 32, 7, b"\x02" * 32)
+
+
+@pytest.fixture(scope="module")
+def bundle_json() -> dict[str, object]:
+    store, receipts, salts = make_log(13)
+    return json.loads(dump_bundle(make_bundle(store, receipts, salts, 6, 13, (ANCHOR,))))
+
+
+def test_the_bundle_format_is_versioned_hex_prefixed_and_round_trips(bundle_json) -> None:
+    assert bundle_json["version"] == BUNDLE_VERSION
+    assert set(bundle_json) == {
+        "version", "receipt", "salt", "issuance", "leaf_index", "tree_size", "audit_path",
+        "checkpoint", "anchors", "issuer_key_id",
+    }  # fmt: skip
+    assert bundle_json["issuer_key_id"] == SIGNER.key_id
+    assert str(bundle_json["salt"]).startswith("0x")
+    assert all(str(node).startswith("0x") for node in bundle_json["audit_path"])  # type: ignore[attr-defined]
+    text = json.dumps(bundle_json)
+    assert json.loads(dump_bundle(parse_bundle(text))) == bundle_json
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.integers(1, 40), data=st.data())
+def test_any_leaf_of_any_size_round_trips(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, size - 1))
+    store, receipts, salts = make_log(size)
+    bundle = make_bundle(store, receipts, salts, index, size)
+    assert parse_bundle(dump_bundle(bundle)) == bundle
+    assert bundle.receipt == receipts[index]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("version",), "credagg-proof/v0", "version"),
+        (("salt",), "0x" + "00" * 31, "salt"),
+        (("salt",), "00" * 32, "salt"),
+        (("audit_path", 1), "0x" + "zz" * 32, "audit_path[1]"),
+        (("checkpoint", "root"), "0x1234", "checkpoint.root"),
+        (("checkpoint", "size"), -1, "checkpoint.size"),
+        (("issuance", "signature"), "0x00", "issuance.signature"),
+        (("leaf_index",), 13, "leaf_index"),
+        (("tree_size",), True, "tree_size"),
+        (("anchors", 0, "contract"), "0x1234", "anchors[0].contract"),
+        (("anchors", 0, "chain_id"), "31337", "anchors[0].chain_id"),
+        (("receipt",), [1, 2], "receipt"),
+        (("receipt",), {"x": 1.5e300 * 1e10}, "$"),  # inf: not JSON at all
+    ],
+)
+def test_a_bad_field_is_named(bundle_json, path, value, field) -> None:
+    document = json.loads(json.dumps(bundle_json))
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(BundleError) as error:
+        parse_bundle(json.dumps(document))
+    assert error.value.field == field, str(error.value)
+
+
+def test_missing_and_unknown_keys_and_duplicates_are_refused(bundle_json) -> None:
+    document = dict(bundle_json)
+    del document["salt"]
+    with pytest.raises(BundleError, match=r"^salt: missing"):
+        parse_bundle(json.dumps(document))
+    with pytest.raises(BundleError, match=r"^extra: unknown"):
+        parse_bundle(json.dumps({**bundle_json, "extra": 1}))
+    text = json.dumps(bundle_json)
+    with pytest.raises(BundleError, match="duplicate"):
+        parse_bundle(text[:-1] + ', "salt": "0x00"}')
+    with pytest.raises(BundleError, match=r"^\$: not JSON"):
+        parse_bundle(text[:-2])
+
+
+def test_checkpoint_files_and_consistency_proofs_round_trip() -> None:
+    store, _, _ = make_log(50)
+    old = SIGNER.sign_checkpoint(20, merkle_root(store, 20), 1)
+    new = SIGNER.sign_checkpoint(50, merkle_root(store, 50), 2)
+    proof = ConsistencyProof(20, 50, tuple(consistency_proof(store, 20, 50)))
+    with_proof = CheckpointFile(new, (ANCHOR,), proof)
+    assert parse_checkpoint_file(dump_checkpoint_file(with_proof)) == with_proof
+    assert parse_checkpoint_file(dump_checkpoint_file(CheckpointFile(old))) == CheckpointFile(old)
+    assert parse_consistency_proof(dump_consistency_proof(proof)) == proof
+    document = json.loads(dump_checkpoint_file(with_proof))
+    del document["consistency_proof"]
+    with pytest.raises(BundleError, match="consistency_proof"):
+        parse_checkpoint_file(json.dumps(document))
+
+
+def test_a_bundle_is_accepted_where_a_checkpoint_file_is(bundle_json) -> None:
+    parsed = parse_checkpoint_file(json.dumps(bundle_json))
+    assert parsed.checkpoint.size == 13
+    assert parsed.anchors == (ANCHOR,)
