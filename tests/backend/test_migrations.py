@@ -20,7 +20,17 @@ from chain_adapters.evm.store import chain_metadata
 
 from .conftest import ROOT, fresh_postgres_database, is_postgres
 
-EXPECTED_TABLES = {"alembic_version", "worker_heartbeats", "chain_nonces", "chain_transactions"}
+EXPECTED_TABLES = {
+    "alembic_version",
+    "worker_heartbeats",
+    "chain_nonces",
+    "chain_transactions",
+    "receipts",
+    "merkle_nodes",
+    "merkle_log_state",
+    "log_checkpoints",
+}
+HEAD = "0002_receipts"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -45,7 +55,7 @@ def test_upgrade_head_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     assert current_revision(settings) is None
     assert upgrade_head(settings) == MigrationScripts().heads[0]
     assert_schema_matches_models(settings)
-    assert upgrade_head(settings) == "0001"  # running it again is a no-op
+    assert upgrade_head(settings) == HEAD  # running it again is a no-op
 
 
 @pytest.fixture
@@ -78,7 +88,7 @@ def test_upgrade_head_and_back_on_a_fresh_postgres_database(fresh_postgres: str)
     from backend.migrate import alembic_config
 
     settings = Settings(_env_file=None, environment="test", database_url=fresh_postgres)
-    assert upgrade_head(settings) == "0001"
+    assert upgrade_head(settings) == HEAD
     assert_schema_matches_models(settings)
 
     command.downgrade(alembic_config(settings), "base")
@@ -113,4 +123,4 @@ def test_alembic_command_line_uses_the_packaged_ini(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     settings = Settings(_env_file=None, environment="test", database_url=f"sqlite:///{database}")
-    assert current_revision(settings) == "0001"
+    assert current_revision(settings) == HEAD

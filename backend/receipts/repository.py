@@ -1,0 +1,151 @@
+"""All SQL of the receipts log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from backend.kit.repository import RepositoryBase
+from backend.receipts.models import (
+    LOG_STATE_ID,
+    LogCheckpoint,
+    MerkleLogState,
+    MerkleNode,
+    Receipt,
+)
+
+NodeKey = tuple[int, int]  # (level, index)
+
+
+class ReceiptRepository(RepositoryBase[Receipt]):
+    model = Receipt
+
+    def existing_ids(self, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `ids` are stored receipts."""
+        if not ids:
+            return set()
+        rows = self.session.execute(select(Receipt.id).where(Receipt.id.in_(list(ids))))
+        return set(rows.scalars())
+
+    def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One multi-row INSERT (insertmanyvalues) for a batch of receipts."""
+        if rows:  # Core, not ORM bulk: the rows are plain dicts and need no identity map
+            self.session.connection().execute(insert(Receipt), list(rows))
+
+    def commitment_at(self, leaf_index: int) -> bytes | None:
+        statement = select(Receipt.commitment).where(Receipt.leaf_index == leaf_index)
+        return self.session.execute(statement).scalar_one_or_none()
+
+    def commitments_in_order(self, *, start: int = 0, stop: int | None = None) -> list[bytes]:
+        """Commitments of leaves [start, stop) in index order (audits and tests, not proofs)."""
+        statement = select(Receipt.commitment).where(Receipt.leaf_index >= start)
+        if stop is not None:
+            statement = statement.where(Receipt.leaf_index < stop)
+        return list(self.session.execute(statement.order_by(Receipt.leaf_index)).scalars())
+
+    def leaf_indices(self) -> list[int]:
+        statement = select(Receipt.leaf_index).order_by(Receipt.leaf_index)
+        return list(self.session.execute(statement).scalars())
+
+
+class MerkleNodeRepository(RepositoryBase[MerkleNode]):
+    model = MerkleNode
+
+    def get_hash(self, level: int, index: int) -> bytes | None:
+        statement = select(MerkleNode.hash).where(
+            MerkleNode.level == level, MerkleNode.index == index
+        )
+        return self.session.execute(statement).scalar_one_or_none()
+
+    def get_hashes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
+        """The stored hashes among `keys`, in one query."""
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        condition = or_(
+            *(and_(MerkleNode.level == level, MerkleNode.index == index) for level, index in wanted)
+        )
+        rows = self.session.execute(
+            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(condition)
+        )
+        return {(level, index): digest for level, index, digest in rows}
+
+    def insert_many(self, nodes: Mapping[NodeKey, bytes]) -> None:
+        if nodes:
+            rows = [
+                {"level": lv, "index": ix, "hash": digest} for (lv, ix), digest in nodes.items()
+            ]
+            self.session.connection().execute(insert(MerkleNode), rows)
+
+    def insert_if_absent(self, level: int, index: int, digest: bytes) -> None:
+        """Store a node unless present (nodes are deterministic, so a race is harmless)."""
+        statement = _insert_ignoring_conflicts(self.session.get_bind().dialect.name, MerkleNode)
+        self.session.execute(statement.values(level=level, index=index, hash=digest))
+
+    def all_hashes(self) -> dict[NodeKey, bytes]:
+        """Every stored node (audits and tests only)."""
+        rows = self.session.execute(select(MerkleNode.level, MerkleNode.index, MerkleNode.hash))
+        return {(level, index): digest for level, index, digest in rows}
+
+
+class MerkleLogStateRepository(RepositoryBase[MerkleLogState]):
+    model = MerkleLogState
+
+    def size(self) -> int:
+        statement = select(MerkleLogState.size).where(MerkleLogState.id == LOG_STATE_ID)
+        return int(self.session.execute(statement).scalar_one())
+
+    def lock_size(self) -> int:
+        """The size, with the row locked until the transaction ends.
+
+        `FOR UPDATE` on PostgreSQL; SQLite has no row locks (and drops the clause), but every
+        transaction there began with BEGIN IMMEDIATE, so it already holds the only write lock.
+        """
+        statement = (
+            select(MerkleLogState.size).where(MerkleLogState.id == LOG_STATE_ID).with_for_update()
+        )
+        return int(self.session.execute(statement).scalar_one())
+
+    def set_size(self, size: int) -> None:
+        self.session.execute(
+            update(MerkleLogState).where(MerkleLogState.id == LOG_STATE_ID).values(size=size)
+        )
+
+
+class LogCheckpointRepository(RepositoryBase[LogCheckpoint]):
+    model = LogCheckpoint
+
+    def latest(self) -> LogCheckpoint | None:
+        statement = self.get_base_statement().order_by(LogCheckpoint.size.desc()).limit(1)
+        return self.get_one_or_none(statement)
+
+    def insert_if_absent(self, checkpoint: LogCheckpoint) -> LogCheckpoint:
+        """Store `checkpoint` unless one exists for its size; return the stored one."""
+        statement = _insert_ignoring_conflicts(self.session.get_bind().dialect.name, LogCheckpoint)
+        self.session.execute(
+            statement.values(
+                size=checkpoint.size,
+                root=checkpoint.root,
+                timestamp=checkpoint.timestamp,
+                key_id=checkpoint.key_id,
+                signature=checkpoint.signature,
+            )
+        )
+        stored = self.get_one_or_none(
+            self.get_base_statement().where(LogCheckpoint.size == checkpoint.size)
+        )
+        assert stored is not None  # inserted just now, or already there
+        return stored
+
+
+def _insert_ignoring_conflicts(dialect: str, model: type[Any]) -> Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing()
+    raise NotImplementedError(f"no insert-if-absent for dialect {dialect!r}")
