@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.config import Settings
+from backend.migrate import alembic_config
 from chain_adapters.devnet import Devnet, DevnetSpec, start_devnet
 from chain_adapters.exceptions import ChainConfigError
 from chain_adapters.registry import ChainConfig, dump_chains
@@ -90,7 +92,8 @@ def test_readyz_reports_database_and_broker(client: TestClient, settings: Settin
     assert body["status"] == "ready"
     database = body["components"]["database"]
     assert database["ok"] is True
-    assert database["revision"] == "0001"
+    head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+    assert database["revision"] == head
     assert database["backend"] == ("sqlite" if settings.is_sqlite else "postgresql")
     broker = body["components"]["broker"]
     assert broker == {"ok": True, "kind": "redis" if settings.redis_url else "sqlite"}
