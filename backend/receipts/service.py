@@ -18,10 +18,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
-from backend.exceptions import BadRequest, Conflict, CredaggError, NotFound, Unprocessable
 from backend.kit.columns import utcnow
 from backend.receipts.canonical import CanonicalizationError
 from backend.receipts.commitment import commitment, leaf_hash, new_salt
+from backend.receipts.exceptions import (
+    InvalidReceipt,
+    InvalidTreeSize,
+    ReceiptError,
+    ReceiptNotFound,
+    ReceiptNotInTree,
+    UnknownCorrectedReceipt,
+)
 from backend.receipts.merkle import consistency_proof, inclusion_proof, merkle_root
 from backend.receipts.models import LogCheckpoint, Receipt, ReceiptKind
 from backend.receipts.node_store import DbNodeStore, frontier_keys, new_complete_nodes
@@ -57,45 +64,6 @@ __all__ = [
 ]
 
 _TENANT = re.compile(r"^(system|provider:[A-Za-z0-9][A-Za-z0-9_.:-]{0,100}|wallet:0x[0-9a-f]{40})$")
-
-
-# ------------------------------------------------------------------------------------ errors
-
-
-class ReceiptError(CredaggError):
-    """Root of the receipts domain's errors."""
-
-    code = "receipt_error"
-
-
-class InvalidReceipt(ReceiptError, Unprocessable):
-    """The receipt cannot be issued as given (bad tenant, subject, version or payload)."""
-
-    code = "invalid_receipt"
-
-
-class UnknownCorrectedReceipt(ReceiptError, Unprocessable):
-    """A correction names a receipt that does not exist."""
-
-    code = "unknown_corrected_receipt"
-
-
-class ReceiptNotFound(ReceiptError, NotFound):
-    """No receipt has this id."""
-
-    code = "receipt_not_found"
-
-
-class ReceiptNotInTree(ReceiptError, Conflict):
-    """The receipt was appended after the requested tree size."""
-
-    code = "receipt_not_in_tree"
-
-
-class InvalidTreeSize(ReceiptError, BadRequest):
-    """The requested tree size(s) do not exist in the log (yet)."""
-
-    code = "invalid_tree_size"
 
 
 # ------------------------------------------------------------------------------------- values
