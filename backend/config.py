@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     governor_address: str | None = None  # proposes/executes timelock operations (multisig)
     guardian_address: str | None = None  # may pause every contract at once
 
+    # Receipt anchoring: (size, root) goes on-chain every `anchor_max_age_seconds` or every
+    # `anchor_max_receipts` new receipts, whichever comes first; beat checks every interval.
+    anchor_max_age_seconds: float = Field(default=600.0, gt=0)
+    anchor_max_receipts: int = Field(default=1024, ge=1)
+    anchor_check_interval: float = Field(default=30.0, gt=0)
+
     # Secrets.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)

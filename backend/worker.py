@@ -84,11 +84,16 @@ def task_packages() -> list[str]:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic tasks (`{"name": {"task": "domain.action", "schedule": seconds}}`).
 
-    Empty for now: the watcher and receipt-anchoring domains add their entries here, derived
-    from `settings` (intervals per chain), so the schedule is reviewed in one place.
+    Domains add their entries here, derived from `settings`, so the schedule is reviewed in
+    one place. Anchoring needs chains, so it is scheduled only when a chains file is configured.
     """
-    del settings
-    return {}
+    schedule: dict[str, dict[str, Any]] = {}
+    if settings.chains_file is not None:
+        schedule["receipts-anchor"] = {
+            "task": "receipts.anchor",
+            "schedule": settings.anchor_check_interval,
+        }
+    return schedule
 
 
 def create_celery_app(settings: Settings) -> CredaggCelery:

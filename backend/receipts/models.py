@@ -20,16 +20,18 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
     String,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
-from backend.kit.columns import UTCDateTime
+from backend.kit.columns import BigIntPK, UTCDateTime, utcnow
 
 LOG_STATE_ID = 1  # merkle_log_state holds exactly one row, with this id
 
@@ -107,3 +109,52 @@ class LogCheckpoint(Base):
     timestamp: Mapped[int] = mapped_column(BigInteger)  # Unix seconds, as signed
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+# ------------------------------------------------------------------------------------ anchors
+
+
+class AnchorStatus(StrEnum):
+    """pending (sent, no receipt yet) -> confirmed (mined) -> final; dropped by a reorg."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FINAL = "final"
+    DROPPED = "dropped"
+
+
+_ANCHOR_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in AnchorStatus)
+
+
+class Anchor(Base):
+    """One `anchor(tree_size, root)` of the log on one chain, and what became of its tx.
+
+    At most one row per (chain, size) that is not `dropped`: a size is sent once per chain, and
+    again only after a reorg dropped its transaction (the dropped row stays, as history).
+    """
+
+    __tablename__ = "receipt_anchors"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_ANCHOR_STATUSES_SQL})", name="status"),
+        CheckConstraint("tree_size > 0", name="tree_size"),
+        Index(
+            "uq_receipt_anchors_live_size",
+            "chain_id",
+            "tree_size",
+            unique=True,
+            sqlite_where=text("status <> 'dropped'"),
+            postgresql_where=text("status <> 'dropped'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -18,7 +18,7 @@ class Readiness(BaseModel):
     components: dict[str, dict[str, Any]] = Field(
         examples=[
             {
-                "database": {"ok": True, "backend": "sqlite", "revision": "0002_receipts"},
+                "database": {"ok": True, "backend": "sqlite", "revision": "0003_anchors"},
                 "broker": {"ok": True, "kind": "sqlite"},
                 "chain:devnet-a": {"ok": False, "error": "no RPC endpoint answered: ..."},
             }

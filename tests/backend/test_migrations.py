@@ -29,8 +29,9 @@ EXPECTED_TABLES = {
     "merkle_nodes",
     "merkle_log_state",
     "log_checkpoints",
+    "receipt_anchors",
 }
-HEAD = "0002_receipts"
+HEAD = "0003_anchors"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

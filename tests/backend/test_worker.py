@@ -71,3 +71,18 @@ def test_ping_round_trip_over_redis(
     settings = make_settings(redis_url=redis_url)
     worker = start_worker(settings)
     round_trip(settings, worker, observer)
+
+
+def test_beat_schedules_anchoring_only_with_chains(tmp_path) -> None:
+    from backend.worker import beat_schedule
+
+    without = Settings(data_dir=tmp_path, environment="test")
+    assert "receipts-anchor" not in beat_schedule(without)
+    chains_file = tmp_path / "chains.toml"
+    chains_file.write_text("")
+    with_chains = Settings(data_dir=tmp_path, environment="test", chains_file=chains_file,
+                           anchor_check_interval=7.5)
+    assert beat_schedule(with_chains)["receipts-anchor"] == {
+        "task": "receipts.anchor",
+        "schedule": 7.5,
+    }
