@@ -31,7 +31,11 @@ def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
 
 def _run_stack_once(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(CREDAGG_DATA_DIR=str(tmp_path / "data"), CREDAGG_ENVIRONMENT="development")
+    env.update(
+        CREDAGG_DATA_DIR=str(tmp_path / "data"),
+        CREDAGG_ENVIRONMENT="development",
+        PYTHONUNBUFFERED="1",  # the test reads the log as it is written
+    )
     env.pop("CREDAGG_CHAINS_FILE", None)
     port = free_port()
     log = open(tmp_path / "dev.log", "wb")  # noqa: SIM115
@@ -57,6 +61,11 @@ def _run_stack_once(tmp_path: Path) -> None:
             time.sleep(0.5)
         else:
             raise AssertionError(f"never ready: {body}\n{(tmp_path / 'dev.log').read_text()}")
+        # /readyz can answer before the stack itself has seen it; Ctrl-C means "stop a running
+        # stack" (exit 0) only once the stack has said it is ready.
+        while "ready  API" not in (tmp_path / "dev.log").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
         components = body["components"]
         assert components["database"]["ok"] and components["broker"]["ok"]
         chain_components = [name for name in components if name.startswith("chain:")]
@@ -113,7 +122,11 @@ def test_devnet_up_runs_two_chains_until_sigint(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_start_up_stops_everything_started(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(CREDAGG_DATA_DIR=str(tmp_path / "data"), CREDAGG_ENVIRONMENT="development")
+    env.update(
+        CREDAGG_DATA_DIR=str(tmp_path / "data"),
+        CREDAGG_ENVIRONMENT="development",
+        PYTHONUNBUFFERED="1",  # the test reads the log as it is written
+    )
     env.pop("CREDAGG_CHAINS_FILE", None)
     log_path = tmp_path / "dev.log"
     with open(log_path, "wb") as log:
