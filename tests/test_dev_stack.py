@@ -23,13 +23,8 @@ def _children_of(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
-def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
-    _run_stack_once(tmp_path)
-    # A second start on the same data dir: the devnets are new chains, the database is not.
-    _run_stack_once(tmp_path)
-
-
-def _run_stack_once(tmp_path: Path) -> None:
+def _embedded_dev_env(tmp_path: Path) -> dict[str, str]:
+    """What `scripts/dev` sees on a fresh laptop: no servers, no chains file, its own data dir."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         CREDAGG_DATA_DIR=str(tmp_path / "data"),
@@ -37,6 +32,27 @@ def _run_stack_once(tmp_path: Path) -> None:
         PYTHONUNBUFFERED="1",  # the test reads the log as it is written
     )
     env.pop("CREDAGG_CHAINS_FILE", None)
+    return env
+
+
+def _still_running(pids: list[int]) -> list[int]:
+    """The pids that are alive and not zombies."""
+    return [
+        pid
+        for pid in pids
+        if Path(f"/proc/{pid}").exists()
+        and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    ]
+
+
+def test_dev_stack_reaches_ready_and_stops_on_sigint(tmp_path: Path) -> None:
+    _run_stack_once(tmp_path)
+    # A second start on the same data dir: the devnets are new chains, the database is not.
+    _run_stack_once(tmp_path)
+
+
+def _run_stack_once(tmp_path: Path) -> None:
+    env = _embedded_dev_env(tmp_path)
     port = free_port()
     log = open(tmp_path / "dev.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -79,12 +95,7 @@ def _run_stack_once(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, (tmp_path / "dev.log").read_text()
         time.sleep(0.5)
-        alive = [
-            pid
-            for pid in children
-            if Path(f"/proc/{pid}").exists()
-            and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-        ]
+        alive = _still_running(children)
         assert alive == [], f"left running: {alive}"
     finally:
         if proc.poll() is None:
@@ -112,8 +123,7 @@ def test_devnet_up_runs_two_chains_until_sigint(tmp_path: Path) -> None:
         assert len(children) == 2
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
-                    and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+        assert _still_running(children) == []
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -121,13 +131,7 @@ def test_devnet_up_runs_two_chains_until_sigint(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_start_up_stops_everything_started(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        CREDAGG_DATA_DIR=str(tmp_path / "data"),
-        CREDAGG_ENVIRONMENT="development",
-        PYTHONUNBUFFERED="1",  # the test reads the log as it is written
-    )
-    env.pop("CREDAGG_CHAINS_FILE", None)
+    env = _embedded_dev_env(tmp_path)
     log_path = tmp_path / "dev.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -146,8 +150,7 @@ def test_ctrl_c_during_start_up_stops_everything_started(tmp_path: Path) -> None
         assert proc.wait(timeout=30) == 130, log_path.read_text()
         assert "interrupted during start-up" in log_path.read_text()
         time.sleep(0.5)
-        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
-                    and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+        assert _still_running(children) == []
     finally:
         if proc.poll() is None:
             proc.kill()
