@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
+from backend.audit.middleware import AuditMiddleware
+from backend.auth.api import router as auth_router
 from backend.config import Settings, get_settings
 from backend.db import create_db_engine, create_session_factory
 from backend.exceptions import ErrorBody, install_exception_handlers
@@ -25,8 +27,10 @@ from backend.observability.context import REQUEST_ID_HEADER
 from backend.observability.logs import configure_logging
 from backend.observability.metrics import HttpMetrics
 from backend.observability.middleware import RequestContextMiddleware, TimeoutMiddleware
+from backend.receipts.api import router as receipts_router
 from backend.system.api import router as system_router
 from backend.system.readiness import ReadinessChecker
+from backend.watcher.api import router as watcher_router
 from chain_adapters.registry import load_chains
 
 logger = logging.getLogger("credagg.app")
@@ -81,6 +85,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     install_exception_handlers(app)
     app.include_router(system_router)
+    app.include_router(watcher_router)
+    app.include_router(auth_router)
+    app.include_router(receipts_router)
 
     # Added innermost first: the request context wraps everything, so even a CORS preflight or
     # a timeout gets a request id, a metric and an access log line.
@@ -94,6 +101,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             allow_headers=["*"],
             expose_headers=[REQUEST_ID_HEADER],
         )
+    app.add_middleware(AuditMiddleware, session_factory=app.state.session_factory)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

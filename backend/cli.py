@@ -15,7 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from backend.audit.cli import app as audit_app
+from backend.auth.cli import register as register_auth_commands
 from backend.receipts.verify_cli import register as register_verify_commands
+from backend.watcher.cli import app as watcher_app
 from chain_adapters.exceptions import ChainError
 
 app = typer.Typer(
@@ -27,9 +30,12 @@ contracts_app = typer.Typer(help="Compile and deploy the Solidity contracts.", n
 devnet_app = typer.Typer(help="Local Anvil devnets.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 register_verify_commands(app)  # `credagg verify`, `credagg consistency`: the auditor's tools
+register_auth_commands(app)  # `credagg providers create`, `credagg auth ...`: operator keys
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(db_app, name="db")
+app.add_typer(watcher_app, name="watcher")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 err_console = Console(stderr=True)

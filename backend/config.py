@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     anchor_max_receipts: int = Field(default=1024, ge=1)
     anchor_check_interval: float = Field(default=30.0, gt=0)
 
+    # Sign-In with Ethereum and sessions. A SIWE message must name exactly this domain and URI
+    # and one of these chain ids (empty: the chain ids of the chains file, else Anvil's 31337).
+    siwe_domain: str = "localhost:8000"
+    siwe_uri: str = "http://localhost:8000"
+    siwe_chain_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    siwe_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    siwe_nonce_ttl_seconds: int = Field(default=600, ge=30)
+    session_ttl_seconds: int = Field(default=3600, ge=60)
+    api_key_rotation_grace_seconds: int = Field(default=86400, ge=0)
+
+    # Audit log: its head is receipted (an `audit_checkpoint` receipt) this often.
+    audit_checkpoint_interval: float = Field(default=300.0, gt=0)
+
     # Secrets.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
@@ -94,6 +107,13 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+
+    @field_validator("siwe_chain_ids", mode="before")
+    @classmethod
+    def _split_chain_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -121,11 +121,20 @@ def session_scope(factory: SessionFactory) -> Iterator[Session]:
         session.close()
 
 
-def get_db_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: one session per request, committed when the endpoint succeeds."""
+def get_db_session(request: Request, response: Response) -> Iterator[Session]:
+    """FastAPI dependency: one session per request, committed when the endpoint succeeds.
+
+    A state-changing request (POST, PUT, PATCH, DELETE) appends its audit entry in this same
+    transaction, just before the commit (`backend.audit.recording`): a change never commits
+    without its entry, and the audit head stays locked only for the commit itself.
+    """
+    from backend.audit.recording import RequestAudit  # backend.audit imports this module
+
     factory: SessionFactory = request.app.state.session_factory
-    with session_scope(factory) as session:
+    audit = RequestAudit(request, response)
+    with audit.transaction(), session_scope(factory) as session:
         yield session
+        audit.append_before_commit(session)
 
 
 #: The request's session. A dependency *with yield* that takes a `SessionDep` must be declared

@@ -64,6 +64,13 @@ class CredaggCelery(Celery):  # type: ignore[misc]
             self._engine_pid = os.getpid()
         return self._session_factory
 
+    @property
+    def engine(self) -> Engine:
+        """This process's engine (for locks that need their own connection)."""
+        bind = self.session_factory.kw["bind"]
+        assert isinstance(bind, Engine)
+        return bind
+
     def dispose_engine(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -88,11 +95,16 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     one place. Anchoring needs chains, so it is scheduled only when a chains file is configured.
     """
     schedule: dict[str, dict[str, Any]] = {}
+    schedule["audit-checkpoint"] = {
+        "task": "audit.checkpoint",
+        "schedule": settings.audit_checkpoint_interval,
+    }
     if settings.chains_file is not None:
         schedule["receipts-anchor"] = {
             "task": "receipts.anchor",
             "schedule": settings.anchor_check_interval,
         }
+        schedule["watcher-ingest"] = {"task": "watcher.ingest", "schedule": 1.0}
     return schedule
 
 

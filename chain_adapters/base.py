@@ -18,12 +18,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from chain_adapters.exceptions import ChainError
 from chain_adapters.registry import ChainConfig
 
 BlockTag = Literal["latest", "pending", "safe", "finalized", "earliest"]
 BlockId = int | BlockTag
 WaitFor = Literal["mined", "final"]
 ABI = Sequence[Mapping[str, Any]]
+
+
+class LogQueryTooLarge(ChainError):
+    """`eth_getLogs` refused a block range: too many results or too big a response.
+
+    Providers cap a query differently (Infura and Alchemy: 10,000 results; others: a response
+    size or a block span), so callers shrink the range and try again (see the watcher's
+    adaptive ranges). `from_block`/`to_block` name the refused range.
+    """
+
+    def __init__(self, message: str, *, chain: str, from_block: int, to_block: int) -> None:
+        self.from_block = from_block
+        self.to_block = to_block
+        super().__init__(
+            f"eth_getLogs over blocks {from_block}..{to_block} refused: {message}; "
+            "query a smaller range",
+            chain=chain,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +161,19 @@ class ChainAdapter(ABC):
         address: str | Sequence[str] | None = None,
         topics: Sequence[str | Sequence[str] | None] | None = None,
     ) -> list[Log]: ...
+
+    def fetch_logs(
+        self,
+        *,
+        from_block: int,
+        to_block: int,
+        address: str | Sequence[str] | None = None,
+    ) -> list[Log]:
+        """`get_logs` over a closed numeric range; a provider's size limit -> LogQueryTooLarge.
+
+        The default cannot tell a size limit from other errors; families override it.
+        """
+        return self.get_logs(from_block=from_block, to_block=to_block, address=address)
 
     @abstractmethod
     def get_code(self, address: str, *, block: BlockId = "latest") -> bytes: ...

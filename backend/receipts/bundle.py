@@ -1,7 +1,8 @@
 """The proof bundle: everything an auditor needs to verify one receipt, in one JSON file.
 
-A bundle is self-contained on purpose: receipt, salt, issuance signature, leaf index, audit path,
-signed checkpoint and on-chain anchors. With it, a pinned public key and any RPC endpoint of the
+A bundle is self-contained on purpose: receipt, salt, issuance signature (with the issue time
+and the promised include-by time it signs), leaf index, audit path, signed checkpoint and
+on-chain anchors. With it, a pinned public key and any RPC endpoint of the
 anchoring chains, a verifier needs nothing of ours (see `verifier.py`).
 
 Parsing is strict and names the bad field: a verifier that guessed at a malformed bundle could be
@@ -20,11 +21,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from backend.receipts.canonical import CanonicalizationError, canonical_json, loads_json
 from backend.receipts.commitment import SALT_SIZE
 from backend.receipts.merkle import HASH_SIZE, NodeStore, inclusion_proof
-from backend.receipts.signing import Signature, SignedCheckpoint
+from backend.receipts.signing import (
+    Signature,
+    SignedCheckpoint,
+    format_timestamp,
+    parse_timestamp,
+)
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -44,7 +51,7 @@ __all__ = [
     "parse_consistency_proof",
 ]
 
-BUNDLE_VERSION = "credagg-proof/v1"
+BUNDLE_VERSION = "credagg-proof/v2"  # v2: the issuance object signs issued_at and include_by
 CONSISTENCY_VERSION = "credagg-consistency/v1"
 SIGNATURE_SIZE = 64
 ADDRESS_SIZE = 20
@@ -72,7 +79,7 @@ class Anchor:
 
 @dataclass(frozen=True)
 class ProofBundle:
-    """A parsed `credagg-proof/v1` bundle; byte fields are bytes, not hex."""
+    """A parsed `credagg-proof/v2` bundle; byte fields are bytes, not hex."""
 
     receipt: dict[str, object]
     salt: bytes
@@ -123,6 +130,9 @@ def build_bundle(
     The audit path is computed at the checkpoint's size from `store`; the result is round-tripped
     through JSON so what we hand out is exactly what `parse_bundle` accepts.
     """
+    preload = getattr(store, "preload", None)  # a database store reads its rows in one go
+    if callable(preload):
+        preload(lambda plan: inclusion_proof(plan, leaf_index, checkpoint.size))
     path = inclusion_proof(store, leaf_index, checkpoint.size)
     bundle = ProofBundle(
         receipt=dict(receipt),
@@ -175,6 +185,8 @@ def dump_bundle(bundle: ProofBundle) -> str:
         "issuance": {
             "key_id": bundle.issuance.key_id,
             "signature": "0x" + bundle.issuance.signature_hex.lower(),
+            "issued_at": format_timestamp(bundle.issuance.issued_at),
+            "include_by": format_timestamp(bundle.issuance.include_by),
         },
         "leaf_index": bundle.leaf_index,
         "tree_size": bundle.tree_size,
@@ -238,11 +250,15 @@ def parse_bundle(text: str | bytes) -> ProofBundle:
     except CanonicalizationError as error:
         raise BundleError("receipt", str(error)) from error
     issuance = _object(document["issuance"], "issuance")
-    _exact_keys(issuance, {"key_id", "signature"}, "issuance")
+    _exact_keys(issuance, {"key_id", "signature", "issued_at", "include_by"}, "issuance")
     signature = Signature(
         key_id=_key_id(issuance["key_id"], "issuance.key_id"),
         signature_hex=_hex_bytes(issuance["signature"], SIGNATURE_SIZE, "issuance.signature").hex(),
+        issued_at=_time(issuance["issued_at"], "issuance.issued_at"),
+        include_by=_time(issuance["include_by"], "issuance.include_by"),
     )
+    if signature.include_by < signature.issued_at:
+        raise BundleError("issuance.include_by", "is before issuance.issued_at")
     tree_size = _uint(document["tree_size"], "tree_size", minimum=1)
     leaf_index = _uint(document["leaf_index"], "leaf_index")
     if leaf_index >= tree_size:
@@ -340,7 +356,7 @@ def _exact_keys(
         raise BundleError(prefix + missing[0], "missing")
     unknown = sorted(document.keys() - required - optional)
     if unknown:
-        raise BundleError(prefix + unknown[0], "unknown field (this verifier reads v1 bundles)")
+        raise BundleError(prefix + unknown[0], "unknown field (this verifier reads v2 bundles)")
 
 
 def _uint(value: object, name: str, *, minimum: int = 0) -> int:
@@ -349,6 +365,13 @@ def _uint(value: object, name: str, *, minimum: int = 0) -> int:
     if not minimum <= value <= MAX_UINT64:
         raise BundleError(name, f"{value} is outside {minimum}..2**64-1")
     return value
+
+
+def _time(value: object, name: str) -> datetime:
+    try:
+        return parse_timestamp(value)  # type: ignore[arg-type]  # checked inside
+    except ValueError as error:
+        raise BundleError(name, str(error)) from error
 
 
 def _key_id(value: object, name: str) -> str:

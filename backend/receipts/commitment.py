@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from backend.receipts.canonical import canonical_json
 from backend.receipts.merkle import HASH_SIZE, hash_leaf
 
-__all__ = ["COMMITMENT_DOMAIN", "SALT_SIZE", "commitment", "leaf_hash", "new_salt"]
+__all__ = [
+    "COMMITMENT_DOMAIN",
+    "SALT_SIZE",
+    "commitment",
+    "commitment_of_canonical",
+    "leaf_hash",
+    "new_salt",
+]
 
 COMMITMENT_DOMAIN = b"credagg-receipt/v1"
 SALT_SIZE = 32
@@ -31,11 +38,16 @@ def commitment(receipt: Mapping[str, object], salt: bytes) -> bytes:
 
     The salt has a fixed length so the boundary between salt and receipt is unambiguous.
     """
-    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
-        raise ValueError(f"salt must be exactly {SALT_SIZE} bytes (use new_salt())")
     if not isinstance(receipt, Mapping):
         raise ValueError("a receipt must be a JSON object (a mapping)")
-    return hashlib.sha256(COMMITMENT_DOMAIN + salt + canonical_json(receipt)).digest()
+    return commitment_of_canonical(canonical_json(receipt), salt)
+
+
+def commitment_of_canonical(canonical: bytes, salt: bytes) -> bytes:
+    """`commitment` for a receipt whose JCS bytes the caller already holds (made once, reused)."""
+    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
+        raise ValueError(f"salt must be exactly {SALT_SIZE} bytes (use new_salt())")
+    return hashlib.sha256(COMMITMENT_DOMAIN + salt + canonical).digest()
 
 
 def leaf_hash(commitment: bytes) -> bytes:

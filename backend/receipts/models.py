@@ -56,6 +56,7 @@ class Receipt(Base):
         CheckConstraint(f"kind IN ({_KINDS_SQL})", name="kind"),
         CheckConstraint("leaf_index >= 0", name="leaf_index"),
         CheckConstraint("schema_version >= 1", name="schema_version"),
+        CheckConstraint("include_by >= issued_at", name="include_by"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
@@ -66,6 +67,8 @@ class Receipt(Base):
     subject: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The promised latest inclusion time, as signed in the issuance signature (v2).
+    include_by: Mapped[datetime] = mapped_column(UTCDateTime())
     corrects_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid(), ForeignKey("receipts.id"), index=True
     )

@@ -12,15 +12,15 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from backend.config import Settings
+from backend.config import Settings, get_settings
 from backend.kit.columns import utcnow
-from backend.receipts.canonical import CanonicalizationError
-from backend.receipts.commitment import commitment, leaf_hash, new_salt
+from backend.receipts.canonical import CanonicalizationError, canonical_json
+from backend.receipts.commitment import commitment_of_canonical, leaf_hash, new_salt
 from backend.receipts.exceptions import (
     InvalidReceipt,
     InvalidTreeSize,
@@ -29,16 +29,23 @@ from backend.receipts.exceptions import (
     ReceiptNotInTree,
     UnknownCorrectedReceipt,
 )
-from backend.receipts.merkle import consistency_proof, inclusion_proof, merkle_root
+from backend.receipts.kinds import PayloadError, validate_payload
+from backend.receipts.merkle import consistency_proof, hash_leaf, inclusion_proof, merkle_root
 from backend.receipts.models import LogCheckpoint, Receipt, ReceiptKind
 from backend.receipts.node_store import DbNodeStore, frontier_keys, new_complete_nodes
 from backend.receipts.repository import (
     LogCheckpointRepository,
     MerkleLogStateRepository,
     MerkleNodeRepository,
+    NewReceiptRow,
     ReceiptRepository,
 )
-from backend.receipts.signing import ReceiptSigner, Signature, SignedCheckpoint
+from backend.receipts.signing import (
+    ReceiptSigner,
+    Signature,
+    SignedCheckpoint,
+    format_timestamp,
+)
 
 __all__ = [
     "ConsistencyProof",
@@ -53,9 +60,11 @@ __all__ = [
     "UnknownCorrectedReceipt",
     "checkpoint",
     "consistency_proof_between",
+    "default_inclusion_delay",
     "format_issued_at",
     "get_receipt",
     "inclusion_proof_for",
+    "issuance_of",
     "issue_receipts",
     "latest_checkpoint",
     "log_size",
@@ -115,9 +124,17 @@ class ConsistencyProof:
 
 def format_issued_at(moment: datetime) -> str:
     """The one string form of `issued_at` inside a receipt: UTC, microseconds, 'Z'."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: pass an aware (UTC) datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp(moment)
+
+
+def issuance_of(receipt: Receipt) -> Signature:
+    """A stored receipt's issuance signature, with the times it signed (for bundles)."""
+    return Signature(
+        key_id=receipt.key_id,
+        signature_hex=receipt.issuance_signature,
+        issued_at=receipt.issued_at,
+        include_by=receipt.include_by,
+    )
 
 
 def receipt_document(receipt: Receipt) -> dict[str, Any]:
@@ -154,6 +171,35 @@ def _document(
     }
 
 
+def canonical_document(document: Mapping[str, Any], payload_jcs: bytes) -> bytes:
+    """JCS(document) for a `_document` whose payload's JCS bytes are already made.
+
+    The envelope's keys are fixed, so their RFC 8785 order is too (corrects, issued_at, kind,
+    payload, subject, tenant, v); only the values need encoding, and the payload, the one part
+    of any size, is spliced in rather than serialised a second time. Its JCS bytes are also what
+    the JSON column stores. A test holds this equal to `canonical_json(document)`.
+    """
+    return b"".join(
+        (
+            b'{"corrects":',
+            canonical_json(document["corrects"]),
+            b',"issued_at":',
+            canonical_json(document["issued_at"]),
+            b',"kind":',
+            canonical_json(document["kind"]),
+            b',"payload":',
+            payload_jcs,
+            b',"subject":',
+            canonical_json(document["subject"]),
+            b',"tenant":',
+            canonical_json(document["tenant"]),
+            b',"v":',
+            canonical_json(document["v"]),
+            b"}",
+        )
+    )
+
+
 # ------------------------------------------------------------------------------------ signing
 
 
@@ -165,31 +211,32 @@ def signer_from_settings(settings: Settings) -> ReceiptSigner:
 # ------------------------------------------------------------------------------------ issuing
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    id: uuid.UUID
-    draft: ReceiptDraft
-    tenant: str
-    payload: dict[str, Any]
-    issued_at: datetime
-    document: dict[str, Any]
-    salt: bytes
-    commitment: bytes
-    signature: Signature
+def default_inclusion_delay() -> timedelta:
+    """The promise given when the caller names none: `CREDAGG_ANCHOR_MAX_AGE_SECONDS`."""
+    return timedelta(seconds=get_settings().anchor_max_age_seconds)
 
 
 def issue_receipts(
-    session: Session, drafts: Sequence[ReceiptDraft], *, signer: ReceiptSigner
+    session: Session,
+    drafts: Sequence[ReceiptDraft],
+    *,
+    signer: ReceiptSigner,
+    max_inclusion_delay: timedelta | None = None,
 ) -> list[IssuedReceipt]:
-    """Commit to, sign and append `drafts` to the log, in order; flush, never commit.
+    """Validate, commit to, sign and append `drafts` to the log, in order; flush, never commit.
 
-    Leaf indices are consecutive and assigned under the log-state lock, in the same
-    transaction as the rows, so the caller's commit makes all of it durable or none of it.
+    Each receipt is signed with the promise to be in a checkpoint by issued_at +
+    `max_inclusion_delay` (the anchoring interval by default). Leaf indices are consecutive and
+    assigned under the log-state lock, in the same transaction as the rows, so the caller's
+    commit makes all of it durable or none of it. Any invalid draft refuses the whole batch.
     """
     if not drafts:
         return []
+    delay = default_inclusion_delay() if max_inclusion_delay is None else max_inclusion_delay
+    if delay < timedelta(0):
+        raise ValueError(f"max_inclusion_delay must not be negative, got {delay}")
     now = utcnow()
-    prepared = [_prepare(draft, now, signer) for draft in drafts]
+    prepared = [_prepare(draft, now, delay, signer) for draft in drafts]
     _check_corrections(session, prepared)
 
     state = MerkleLogStateRepository(session)
@@ -197,27 +244,29 @@ def issue_receipts(
     new_size = old_size + len(prepared)
     ReceiptRepository(session).insert_many(
         [
-            {
-                "id": item.id,
-                "leaf_index": old_size + offset,
-                "kind": item.draft.kind.value,
-                "schema_version": item.draft.schema_version,
-                "tenant": item.tenant,
-                "subject": item.draft.subject,
-                "payload": item.payload,
-                "issued_at": item.issued_at,
-                "corrects_id": item.draft.corrects_id,
-                "salt": item.salt,
-                "commitment": item.commitment,
-                "key_id": item.signature.key_id,
-                "issuance_signature": item.signature.signature_hex,
-            }
+            NewReceiptRow(
+                id=item.id,
+                leaf_index=old_size + offset,
+                kind=item.kind,
+                schema_version=item.draft.schema_version,
+                tenant=item.tenant,
+                subject=item.draft.subject,
+                payload=item.payload,
+                payload_json=item.payload_json,
+                issued_at=item.signature.issued_at,
+                include_by=item.signature.include_by,
+                corrects_id=item.draft.corrects_id,
+                salt=item.salt,
+                commitment=item.commitment,
+                key_id=item.signature.key_id,
+                issuance_signature=item.signature.signature_hex,
+            )
             for offset, item in enumerate(prepared)
         ]
     )
     nodes = MerkleNodeRepository(session)
     frontier = nodes.get_hashes(frontier_keys(old_size, new_size))
-    leaves = [leaf_hash(item.commitment) for item in prepared]
+    leaves = [hash_leaf(item.commitment) for item in prepared]
     nodes.insert_many(new_complete_nodes(old_size, leaves, frontier))
     state.set_size(new_size)
     session.flush()
@@ -234,23 +283,55 @@ def issue_receipts(
     ]
 
 
-def _prepare(draft: ReceiptDraft, now: datetime, signer: ReceiptSigner) -> _Prepared:
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    id: uuid.UUID
+    draft: ReceiptDraft
+    kind: str
+    tenant: str
+    payload: dict[str, Any]
+    payload_json: str  # its JCS text, made once: hashed inside the document and stored
+    document: dict[str, Any]
+    salt: bytes
+    commitment: bytes
+    signature: Signature
+
+
+def _prepare(
+    draft: ReceiptDraft, now: datetime, delay: timedelta, signer: ReceiptSigner
+) -> _Prepared:
+    """Everything that needs no lock: checks, canonical bytes (made once), salt, signature."""
     tenant = _normalise_tenant(draft.tenant)
-    if not 0 < len(draft.subject) <= 255:
-        raise InvalidReceipt(f"subject must be 1 to 255 characters, got {len(draft.subject)}")
-    if isinstance(draft.schema_version, bool) or draft.schema_version < 1:
+    if not isinstance(draft.subject, str) or not 0 < len(draft.subject) <= 255:
         raise InvalidReceipt(
-            f"schema_version must be a positive integer, not {draft.schema_version!r}"
+            f"subject must be 1 to 255 characters, got {len(draft.subject)}",
+            hint="Name what the receipt is about, e.g. 'loan:<id>' or 'credit_request:<id>'.",
         )
+    version = draft.schema_version
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidReceipt(f"schema_version must be a positive integer, not {version!r}")
     if not isinstance(draft.payload, Mapping):
         raise InvalidReceipt("payload must be a JSON object")
     if draft.issued_at is not None and draft.issued_at.tzinfo is None:
         raise InvalidReceipt("issued_at must be an aware (UTC) datetime")
-    issued_at = (draft.issued_at or now).astimezone(UTC)
+    try:
+        kind = ReceiptKind(draft.kind).value
+    except ValueError:
+        raise InvalidReceipt(
+            f"kind {draft.kind!r} is not one of {', '.join(k.value for k in ReceiptKind)}"
+        ) from None
     payload = dict(draft.payload)
+    try:
+        validate_payload(kind, version, payload)
+    except PayloadError as error:
+        raise InvalidReceipt(
+            f"{kind} receipt (schema v{version}) is invalid at {error}",
+            hint=f"See backend/receipts/kinds.py for the {kind} v{version} payload schema.",
+        ) from error
+    issued_at = (draft.issued_at or now).astimezone(UTC)
     document = _document(
-        schema_version=draft.schema_version,
-        kind=ReceiptKind(draft.kind).value,
+        schema_version=version,
+        kind=kind,
         tenant=tenant,
         subject=draft.subject,
         payload=payload,
@@ -260,22 +341,25 @@ def _prepare(draft: ReceiptDraft, now: datetime, signer: ReceiptSigner) -> _Prep
     salt = new_salt()
     try:
         # Anything JCS accepts reads back from the JSON column as the same canonical bytes.
-        digest = commitment(document, salt)
+        payload_jcs = canonical_json(payload)
+        digest = commitment_of_canonical(canonical_document(document, payload_jcs), salt)
     except CanonicalizationError as error:
         raise InvalidReceipt(
             f"payload has no canonical JSON form: {error}",
             hint="Use strings for decimals, bytes and big integers; only finite numbers.",
         ) from error
+    signature = signer.sign_commitment(digest, issued_at=issued_at, include_by=issued_at + delay)
     return _Prepared(
         id=uuid.uuid4(),
         draft=draft,
+        kind=kind,
         tenant=tenant,
         payload=payload,
-        issued_at=issued_at,
+        payload_json=payload_jcs.decode("utf-8"),
         document=document,
         salt=salt,
         commitment=digest,
-        signature=signer.sign_commitment(digest),
+        signature=signature,
     )
 
 
@@ -320,6 +404,7 @@ def checkpoint(session: Session, signer: ReceiptSigner, now: datetime) -> Signed
     A checkpoint already stored for this size is returned as it is (one per size).
     """
     store = DbNodeStore(session)
+    store.preload(merkle_root)
     signed = signer.sign_checkpoint(store.size, merkle_root(store), int(now.timestamp()))
     stored = LogCheckpointRepository(session).insert_if_absent(
         LogCheckpoint(
@@ -363,6 +448,7 @@ def inclusion_proof_for(
             f"receipt {receipt_id} is leaf {receipt.leaf_index}, after tree size {tree_size}",
             hint="Ask for a proof against a later checkpoint.",
         )
+    store.preload(lambda plan: inclusion_proof(plan, receipt.leaf_index, tree_size))
     return InclusionProof(
         receipt_id=receipt.id,
         leaf_index=receipt.leaf_index,
@@ -379,4 +465,5 @@ def consistency_proof_between(session: Session, first: int, second: int) -> Cons
         raise InvalidTreeSize(
             f"no consistency proof from {first} to {second}: need 0 < from <= to <= {store.size}"
         )
+    store.preload(lambda plan: consistency_proof(plan, first, second))
     return ConsistencyProof(first, second, consistency_proof(store, first, second))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from backend.chains import chain_registry, deployments_dir, identities
 from backend.config import Settings
 from backend.kit.columns import utcnow
+from backend.kit.locks import try_exclusive
 from backend.receipts.anchoring import (
     AnchorRecord,
     AnchorSchedule,
@@ -23,7 +24,7 @@ from backend.receipts.anchoring import (
     send_anchors,
 )
 from backend.receipts.service import signer_from_settings
-from backend.worker import task_session
+from backend.worker import CredaggCelery, task_session
 from chain_adapters.base import ABI
 from chain_adapters.compiler import compile_project
 from chain_adapters.deploy import load_manifest
@@ -36,6 +37,10 @@ logger = logging.getLogger(__name__)
 #: Errors worth retrying: the chain may answer again. Anything else is a bug or a conflict
 #: that a retry would only repeat (the next beat tick runs the task again anyway).
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (RPCUnavailable,)
+
+#: One anchoring run at a time across every worker: two would race to anchor the same size and
+#: the slower one would fail on the contract's strictly-increasing rule (or the unique index).
+ANCHOR_LOCK = "receipts.anchor"
 
 
 def anchor_policy(settings: Settings) -> AnchorSchedule:
@@ -113,5 +118,14 @@ def anchor(self: Any) -> dict[str, Any]:
     Idempotent: the chain is read before anything is sent, so a redelivered message (late ack
     after a worker died) records what the dead run sent instead of sending it again.
     """
-    with task_session(self.app) as session:
-        return run_anchoring(session, self.app.settings)
+    app: CredaggCelery = self.app
+    with try_exclusive(app.engine, ANCHOR_LOCK) as held:
+        if not held:
+            logger.info("another anchoring run holds the lock; skipping this tick")
+            return {
+                "skipped": "another anchoring run is in progress",
+                "refreshed": [],
+                "anchored": [],
+            }
+        with task_session(app) as session:
+            return run_anchoring(session, app.settings)

@@ -13,6 +13,12 @@ it checks, each reported by name so a failure says exactly what is wrong:
   only where the node has no finalized tag) equals the signed root, and the bundle's claims about
   the anchoring transaction (status, block number and hash, contract, `Anchored` event) are true.
 
+Warnings never change the outcome. `included_late`: the issuance signature promised inclusion by
+`include_by`, and the earliest inclusion this bundle shows is later: the signed checkpoint's time,
+or (reading chains) the block time of every matching anchor. A bundle proving against a later
+checkpoint than the first that included the receipt can show late inclusion of a timely receipt:
+the warning says what the bundle shows, not more.
+
 Outcome: `invalid` (exit 1) if any check fails; `valid` (exit 0) if none fails and at least one
 anchor on a reachable chain matches (or `offline`, which skips chain reads and says so);
 `not_anchored` (exit 2) otherwise: no anchor yet, not yet final, or no chain could be reached.
@@ -29,6 +35,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -39,6 +46,8 @@ from backend.receipts.merkle import verify_consistency, verify_inclusion
 from backend.receipts.signing import (
     Signature,
     SignedCheckpoint,
+    epoch_micros,
+    format_timestamp,
     verify_checkpoint,
     verify_commitment_signature,
 )
@@ -88,6 +97,7 @@ class VerificationReport:
     checks: list[Check]
     notes: list[str] = field(default_factory=list)
     subject: dict[str, object] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -104,6 +114,7 @@ class VerificationReport:
             "failed": self.failed,
             "checks": [check.to_json() for check in self.checks],
             "notes": self.notes,
+            "warnings": self.warnings,
             **self.subject,
         }
 
@@ -124,7 +135,7 @@ def verify_bundle(
     notes: list[str] = []
     value = commitment(bundle.receipt, bundle.salt)
     leaf = leaf_hash(value)
-    signed = _issuance_check(pubkey, value, bundle.issuance)
+    signed = _issuance_check(pubkey, value, bundle.issuance, bundle.receipt.get("issued_at"))
     included = _inclusion_check(bundle, leaf)
     if signed.ok or included.ok:
         checks.append(Check("commitment", "pass", f"commitment 0x{value.hex()}"))
@@ -139,6 +150,7 @@ def verify_bundle(
         )
     checks += [signed, _checkpoint_check("checkpoint_signature", pubkey, bundle.checkpoint)]
     checks.append(included)
+    anchor_times: list[int] = []
     anchored = _anchor_checks(
         "anchor",
         bundle.anchors,
@@ -147,8 +159,10 @@ def verify_bundle(
         offline=offline,
         timeout=timeout,
         notes=notes,
+        anchor_times=anchor_times,
     )
     checks += anchored
+    warnings = _late_inclusion(bundle, anchor_times)
     report = VerificationReport(
         _outcome(checks, [anchored], offline, notes),
         checks,
@@ -158,14 +172,59 @@ def verify_bundle(
             "tree_size": bundle.tree_size,
             "root": "0x" + bundle.checkpoint.root.hex(),
             "issuer_key_id": bundle.issuer_key_id,
+            "issued_at": format_timestamp(bundle.issuance.issued_at),
+            "include_by": format_timestamp(bundle.issuance.include_by),
+            "included_late": bool(warnings),
         },
+        warnings,
     )
     return report
 
 
-def _issuance_check(pubkey: bytes | None, value: bytes, signature: Signature) -> Check:
+def _late_inclusion(bundle: ProofBundle, anchor_times: Sequence[int]) -> list[dict[str, str]]:
+    """`included_late` warnings: the checkpoint, or every matching anchor, is after include_by.
+
+    Times compare in whole seconds (checkpoints and blocks carry no finer time), so a promise is
+    only called broken once a full second past it.
+    """
+    deadline = epoch_micros(bundle.issuance.include_by) // 1_000_000
+    promised = format_timestamp(bundle.issuance.include_by)
+    warnings = []
+    if bundle.checkpoint.timestamp > deadline:
+        warnings.append(
+            {
+                "code": "included_late",
+                "detail": f"the checkpoint of size {bundle.checkpoint.size} is signed at "
+                f"{_utc(bundle.checkpoint.timestamp)}, after the promised include_by {promised}",
+            }
+        )
+    if anchor_times and min(anchor_times) > deadline:
+        warnings.append(
+            {
+                "code": "included_late",
+                "detail": f"the earliest matching anchor is in a block of {_utc(min(anchor_times))}"
+                f", after the promised include_by {promised}",
+            }
+        )
+    return warnings
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _issuance_check(
+    pubkey: bytes | None, value: bytes, signature: Signature, receipt_issued_at: object
+) -> Check:
     if pubkey is None:
         return _no_key("issuance_signature")
+    signed_at = format_timestamp(signature.issued_at)
+    if receipt_issued_at != signed_at:
+        return Check(
+            "issuance_signature",
+            "fail",
+            f"the signature is for issued_at {signed_at}, the receipt says {receipt_issued_at!r}",
+        )
     if verify_commitment_signature(pubkey, value, signature):
         return Check("issuance_signature", "pass", f"signed by key {signature.key_id}")
     return Check(
@@ -355,7 +414,10 @@ def _anchor_checks(
     offline: bool,
     timeout: float,
     notes: list[str],
+    anchor_times: list[int] | None = None,
 ) -> list[Check]:
+    """Check each listed anchor on each reachable chain; append to `anchor_times` the block
+    time of every anchor that matched (for the late-inclusion warning)."""
     if offline:
         return [Check(f"{prefix}:{anchor.chain_id}", "skipped", "offline") for anchor in anchors]
     if not anchors:
@@ -372,7 +434,10 @@ def _anchor_checks(
             continue
         for url in urls[anchor.chain_id]:
             try:
-                checks.append(_anchor_check(name, url, anchor, checkpoint, timeout))
+                check = _anchor_check(name, url, anchor, checkpoint, timeout)
+                checks.append(check)
+                if check.ok and anchor_times is not None:
+                    anchor_times.append(_block_time(url, anchor.block_number, timeout))
             except _RpcError as error:
                 checks.append(Check(name, "skipped", f"{url} failed mid-check: {error}"))
     return checks
@@ -411,6 +476,14 @@ def _anchor_check(
         "pending",
         f"anchored in block {anchor.block_number}, not yet final ({tag} block is {int(block, 16)})",
     )
+
+
+def _block_time(url: str, number: int, timeout: float) -> int:
+    block = _rpc(url, "eth_getBlockByNumber", [hex(number), False], timeout)
+    stamp = _int(block.get("timestamp")) if isinstance(block, dict) else None
+    if stamp is None:
+        raise _RpcError(f"block {number} has no timestamp")
+    return stamp
 
 
 def _final_block(url: str, timeout: float) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import RPCEndpoint
 
 from chain_adapters.base import (
@@ -30,6 +30,7 @@ from chain_adapters.base import (
     ContractCall,
     Deployment,
     Log,
+    LogQueryTooLarge,
     RawTx,
     Receipt,
     WaitFor,
@@ -42,6 +43,21 @@ from chain_adapters.evm.store import TransactionStore
 from chain_adapters.evm.transactions import TransactionManager, TxPolicy, UnsignedTx
 from chain_adapters.exceptions import ChainError, TransactionError, TransactionTimeout
 from chain_adapters.registry import ChainConfig
+
+#: Lower-cased fragments of the errors providers return when an eth_getLogs query is too big:
+#: geth/Infura/Alchemy ("query returned more than 10000 results"), Erigon and QuickNode
+#: ("response size exceeded", "limit exceeded"), block-span caps ("block range is too large",
+#: "exceed maximum block range").
+LOG_LIMIT_MARKERS: tuple[str, ...] = (
+    "more than",
+    "too many results",
+    "response size",
+    "limit exceeded",
+    "block range",
+    "range is too large",
+    "exceed maximum block range",
+    "query timeout exceeded",
+)
 
 
 class EvmAdapter(ChainAdapter):
@@ -171,6 +187,23 @@ class EvmAdapter(ChainAdapter):
         if topics is not None:
             params["topics"] = list(topics)
         return [to_log(entry) for entry in self._w3.eth.get_logs(params)]  # type: ignore[arg-type]
+
+    def fetch_logs(
+        self,
+        *,
+        from_block: int,
+        to_block: int,
+        address: str | Sequence[str] | None = None,
+    ) -> list[Log]:
+        try:
+            return self.get_logs(from_block=from_block, to_block=to_block, address=address)
+        except Web3RPCError as exc:
+            message = str(exc)
+            if any(marker in message.lower() for marker in LOG_LIMIT_MARKERS):
+                raise LogQueryTooLarge(
+                    message, chain=self.chain.name, from_block=from_block, to_block=to_block
+                ) from exc
+            raise
 
     def get_code(self, address: str, *, block: BlockId = "latest") -> bytes:
         return bytes(self._w3.eth.get_code(Web3.to_checksum_address(address), block))

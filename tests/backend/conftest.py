@@ -19,7 +19,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,46 +27,18 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from backend.app import create_app
 from backend.config import Settings
 from backend.db import create_db_engine, create_session_factory, migrate
+from backend.kit.throwaway_db import fresh_postgres_database, is_postgres
 from backend.observability.logs import configure_logging
 from backend.worker import worker_argv
 from chain_adapters.devnet import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_REDIS = "redis://127.0.0.1:6379/15"
-
-
-def is_postgres(url: str | None) -> bool:
-    return url is not None and url.split(":", 1)[0].startswith("postgres")
-
-
-def normalised(url: str) -> str:
-    """The URL as Settings would use it (psycopg 3 driver)."""
-    return Settings(_env_file=None, database_url=url).effective_database_url
-
-
-@contextmanager
-def fresh_postgres_database(base_url: str) -> Iterator[str]:
-    """Create `credagg_test_<random>` on the server of `base_url`; drop it afterwards."""
-    base = make_url(normalised(base_url))
-    name = f"credagg_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -30,8 +30,12 @@ EXPECTED_TABLES = {
     "merkle_log_state",
     "log_checkpoints",
     "receipt_anchors",
+    "providers",
+    "siwe_nonces",
+    "wallet_sessions",
+    "api_keys",
 }
-HEAD = "0003_anchors"
+HEAD = "0007_receipt_include_by"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -26,9 +27,11 @@ from backend.receipts.bundle import (
 )
 from backend.receipts.commitment import commitment
 from backend.receipts.merkle import MemoryNodeStore, consistency_proof, merkle_root
-from backend.receipts.signing import ReceiptSigner
+from backend.receipts.signing import ReceiptSigner, format_timestamp
 
 SIGNER = ReceiptSigner(bytes(range(32)))
+ISSUED_AT = datetime(2023, 11, 14, 22, 10, tzinfo=UTC)  # checkpoints below are 22:13:20
+INCLUDE_BY = ISSUED_AT + timedelta(minutes=10)
 
 
 def make_log(
@@ -37,7 +40,12 @@ def make_log(
     """A log of `size` receipts with deterministic salts; `fork_at` changes one receipt."""
     store, receipts, salts = MemoryNodeStore(), [], []
     for i in range(size):
-        receipt: dict[str, object] = {"type": "repayment", "seq": i, "amount": str(1000 + i)}
+        receipt: dict[str, object] = {
+            "type": "repayment",
+            "seq": i,
+            "amount": str(1000 + i),
+            "issued_at": format_timestamp(ISSUED_AT),
+        }
         if i == fork_at:
             receipt["amount"] = "forged"
         salt = hashlib.sha256(b"salt" + i.to_bytes(4, "big")).digest()
@@ -55,6 +63,7 @@ def make_bundle(
     size: int,
     anchors: tuple[Anchor, ...] = (),
     signer: ReceiptSigner = SIGNER,
+    include_by: datetime = INCLUDE_BY,
 ) -> ProofBundle:
     checkpoint = signer.sign_checkpoint(size, merkle_root(store, size), 1_700_000_000)
     return build_bundle(
@@ -62,7 +71,9 @@ def make_bundle(
         receipt=receipts[index],
         salt=salts[index],
         leaf_index=index,
-        issuance=signer.sign_commitment(store.leaf(index)),
+        issuance=signer.sign_commitment(
+            store.leaf(index), issued_at=ISSUED_AT, include_by=include_by
+        ),
         checkpoint=checkpoint,
         anchors=anchors,
     )
@@ -110,6 +121,9 @@ def test_any_leaf_of_any_size_round_trips(size: int, data: st.DataObject) -> Non
         (("checkpoint", "root"), "0x1234", "checkpoint.root"),
         (("checkpoint", "size"), -1, "checkpoint.size"),
         (("issuance", "signature"), "0x00", "issuance.signature"),
+        (("issuance", "issued_at"), "2023-11-14T22:10:00Z", "issuance.issued_at"),
+        (("issuance", "include_by"), 1700000000, "issuance.include_by"),
+        (("issuance", "include_by"), "2023-11-14T22:09:59.999999Z", "issuance.include_by"),
         (("leaf_index",), 13, "leaf_index"),
         (("tree_size",), True, "tree_size"),
         (("anchors", 0, "contract"), "0x1234", "anchors[0].contract"),

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from backend.receipts.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalizationError,
+    _slow_canonical_json,
     canonical_json,
     loads_json,
 )
@@ -183,3 +184,35 @@ def _big(value: object) -> bool:
     if isinstance(value, list):
         return any(_big(item) for item in value)
     return False
+
+
+# ------------------------------------------------- the json.dumps fast path equals rfc8785
+
+# Strings that exercise every escaping rule: controls, quotes, backslash, DEL, U+2028, astral.
+tricky_text = st.text(
+    st.characters(blacklist_categories=("Cs",))
+    | st.sampled_from(["\x00", "\x1f", "\x7f", '"', "\\", "/", "\u2028", "\ud7ff", "😀", "\ufb33"])
+)
+fast_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | tricky_text,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.dictionaries(st.text(st.characters(max_codepoint=127)), inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@given(fast_values)
+def test_the_fast_path_writes_exactly_the_rfc8785_bytes(value: object) -> None:
+    assert canonical_json(value) == _slow_canonical_json(value)
+
+
+@given(json_values)
+def test_every_value_gets_the_reference_bytes_whichever_path_it_takes(value: object) -> None:
+    assert canonical_json(value) == _slow_canonical_json(value)
+
+
+def test_a_lone_surrogate_is_refused_on_the_fast_path_too() -> None:
+    with pytest.raises(CanonicalizationError, match="well-formed"):
+        canonical_json({"s": "\ud800"})
+    with pytest.raises(CanonicalizationError, match=r"\$"):
+        canonical_json({"n": 2**53})

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from backend.db import Base, SessionFactory, import_all_models, session_scope
+from backend.receipts.canonical import _slow_canonical_json, canonical_json
 from backend.receipts.commitment import commitment, leaf_hash
 from backend.receipts.merkle import (
     MemoryNodeStore,
@@ -32,13 +36,18 @@ from backend.receipts.repository import (
 from backend.receipts.service import (
     InvalidReceipt,
     InvalidTreeSize,
+    ReceiptDraft,
     ReceiptNotFound,
     ReceiptNotInTree,
     UnknownCorrectedReceipt,
+    canonical_document,
     checkpoint,
     consistency_proof_between,
+    default_inclusion_delay,
+    format_issued_at,
     get_receipt,
     inclusion_proof_for,
+    issuance_of,
     issue_receipts,
     log_size,
     receipt_document,
@@ -51,7 +60,7 @@ from backend.receipts.signing import (
 )
 from chain_adapters.evm.store import chain_metadata
 
-from .conftest import create_draft
+from .conftest import create_draft, sample_payload
 
 NOW = datetime(2025, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -102,18 +111,24 @@ def test_issued_receipts_are_signed_committed_and_stored_as_hashed(
     session_factory: SessionFactory, signer: ReceiptSigner
 ) -> None:
     drafts = [
-        create_draft(kind=kind, tenant=tenant, payload={"n": n, "x": 0.5, "s": "é", "l": [1, None]})
+        create_draft(kind=kind, tenant=tenant, n=n)
         for n, (kind, tenant) in enumerate(
             [
                 (ReceiptKind.QUOTE_SET, "provider:acme"),
                 (ReceiptKind.ACCEPTANCE, "wallet:0x" + "AB" * 20),
                 (ReceiptKind.AUDIT_CHECKPOINT, "system"),
+                (ReceiptKind.BILLING_STATEMENT, "provider:acme"),
+                (ReceiptKind.LIQUIDATION, "wallet:0x" + "cd" * 20),
+                (ReceiptKind.REPAYMENT, "provider:acme"),
             ]
         )
     ]
+    drafts[3].payload["lines"][0]["description"] = "quotes served — é, 😀"  # type: ignore[index]
     with session_scope(session_factory) as session:
-        issued = issue_receipts(session, drafts, signer=signer)
-    assert [receipt.leaf_index for receipt in issued] == [0, 1, 2]
+        issued = issue_receipts(
+            session, drafts, signer=signer, max_inclusion_delay=timedelta(minutes=5)
+        )
+    assert [receipt.leaf_index for receipt in issued] == [0, 1, 2, 3, 4, 5]
     assert issued[1].document["tenant"] == "wallet:0x" + "ab" * 20  # one spelling per wallet
     for receipt in issued:
         assert commitment(receipt.document, receipt.salt) == receipt.commitment
@@ -121,13 +136,43 @@ def test_issued_receipts_are_signed_committed_and_stored_as_hashed(
             signer.public_key_bytes, receipt.commitment, receipt.signature
         )
         assert receipt.signature.key_id == signer.key_id
+        signed = receipt.signature
+        assert signed.include_by - signed.issued_at == timedelta(minutes=5)
+        assert format_issued_at(signed.issued_at) == receipt.document["issued_at"]
     with session_scope(session_factory) as session:  # a fresh read, through the database types
         for receipt in issued:
             row = get_receipt(session, receipt.id)
             assert receipt_document(row) == receipt.document
             assert commitment(receipt_document(row), row.salt) == row.commitment
             assert row.issuance_signature == receipt.signature.signature_hex
-        assert log_size(session) == 3
+            assert issuance_of(row) == receipt.signature  # include_by stored as signed
+            assert verify_commitment_signature(
+                signer.public_key_bytes, row.commitment, issuance_of(row)
+            )
+        assert log_size(session) == 6
+
+
+def test_the_default_promise_is_the_anchoring_interval(
+    session_factory: SessionFactory, signer: ReceiptSigner
+) -> None:
+    with session_scope(session_factory) as session:
+        (receipt,) = issue_receipts(session, [create_draft()], signer=signer)
+    promised = receipt.signature.include_by - receipt.signature.issued_at
+    assert promised == default_inclusion_delay() == timedelta(seconds=600)
+
+
+def test_the_audit_log_helpers_call_shape_is_accepted(
+    session_factory: SessionFactory, signer: ReceiptSigner
+) -> None:
+    draft = ReceiptDraft(
+        kind=ReceiptKind.AUDIT_CHECKPOINT,
+        tenant="system",
+        subject="audit:42",
+        payload={"seq": 42, "head": "0x" + "ab" * 32},
+    )
+    with session_scope(session_factory) as session:
+        (receipt,) = issue_receipts(session, [draft], signer=signer)
+    assert receipt.document["payload"] == {"seq": 42, "head": "0x" + "ab" * 32}
 
 
 def test_concurrent_issuance_from_four_threads_has_no_gaps_or_duplicates(
@@ -290,8 +335,18 @@ def test_correcting_an_unknown_receipt_is_refused(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"payload": {"rate": float("nan")}}, "canonical JSON"),
-        ({"payload": {"big": 2**60}}, "canonical JSON"),
+        ({"payload": {"rate": float("nan")}}, r"repayment receipt \(schema v1\).*payload"),
+        (
+            {
+                "kind": ReceiptKind.AUDIT_CHECKPOINT,
+                "payload": {"seq": 2**60, "head": "0x" + "0" * 64},
+            },
+            "payload.seq",
+        ),
+        (
+            {"kind": ReceiptKind.AUDIT_CHECKPOINT, "payload": {"seq": 1, "head": "0xAB"}},
+            "payload.head",
+        ),
         ({"tenant": "wallet:0x1234"}, "tenant"),
         ({"tenant": "admin"}, "tenant"),
         ({"subject": ""}, "subject"),
@@ -306,3 +361,60 @@ def test_invalid_drafts_are_refused_before_anything_is_written(
     with pytest.raises(InvalidReceipt, match=message), session_scope(session_factory) as session:
         issue_receipts(session, [create_draft(**overrides)], signer=signer)  # type: ignore[arg-type]
     assert log_size_now(session_factory) == 0
+
+
+def test_one_invalid_payload_refuses_the_whole_batch_with_a_422_naming_the_field(
+    session_factory: SessionFactory, signer: ReceiptSigner
+) -> None:
+    bad = sample_payload(ReceiptKind.REPAYMENT, n=1)
+    bad["event"] = {**bad["event"], "tx_hash": "0x" + "AB" * 32}
+    drafts = [create_draft(n=0), create_draft(payload=bad), create_draft(n=2)]
+    with pytest.raises(InvalidReceipt) as refused, session_scope(session_factory) as session:
+        issue_receipts(session, drafts, signer=signer)
+    assert refused.value.status_code == 422
+    assert "payload.event.tx_hash" in refused.value.detail
+    assert "kinds.py" in (refused.value.hint or "")
+    assert log_size_now(session_factory) == 0
+
+
+def test_an_unknown_schema_version_is_refused(
+    session_factory: SessionFactory, signer: ReceiptSigner
+) -> None:
+    draft = replace(create_draft(), schema_version=2)
+    with (
+        pytest.raises(InvalidReceipt, match="no schema version 2"),
+        session_scope(session_factory) as session,
+    ):
+        issue_receipts(session, [draft], signer=signer)
+
+
+@given(
+    subject=st.text(min_size=1, max_size=40),
+    version=st.integers(1, 5),
+    corrects=st.none() | st.uuids(),
+    kind=st.sampled_from(list(ReceiptKind)),
+    n=st.integers(0, 10**6),
+    moment=st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_the_spliced_envelope_is_exactly_the_jcs_of_the_document(
+    subject: str,
+    version: int,
+    corrects: uuid.UUID | None,
+    kind: ReceiptKind,
+    n: int,
+    moment: datetime,
+) -> None:
+    payload = sample_payload(kind, n=n)
+    document = {
+        "v": version,
+        "kind": kind.value,
+        "tenant": "provider:acme",
+        "subject": subject,
+        "payload": payload,
+        "issued_at": format_issued_at(moment),
+        "corrects": str(corrects) if corrects else None,
+    }
+    spliced = canonical_document(document, canonical_json(payload))
+    assert spliced == canonical_json(document) == _slow_canonical_json(document)

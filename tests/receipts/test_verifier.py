@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.receipts.bundle import CheckpointFile, ConsistencyProof
+from backend.receipts.commitment import commitment
 from backend.receipts.merkle import consistency_proof, merkle_root
-from backend.receipts.signing import Signature
 from backend.receipts.verifier import (
     ANCHORED_TOPIC,
     ROOT_AT_SELECTOR,
@@ -58,8 +59,42 @@ def test_offline_valid_and_every_failure_named() -> None:
     ]
     moved = replace(bundle, leaf_index=12)
     assert verify_bundle(moved, pubkey=KEY, offline=True).failed == ["inclusion"]
-    resigned = replace(bundle, issuance=Signature(SIGNER.key_id, "00" * 64))
+    resigned = replace(bundle, issuance=replace(bundle.issuance, signature_hex="00" * 64))
     assert verify_bundle(resigned, pubkey=KEY, offline=True).failed == ["issuance_signature"]
+    later = replace(bundle.issuance, include_by=bundle.issuance.include_by + timedelta(seconds=1))
+    moved_promise = replace(bundle, issuance=later)
+    assert verify_bundle(moved_promise, pubkey=KEY, offline=True).failed == ["issuance_signature"]
+
+
+def test_a_signature_for_another_issue_time_than_the_receipts_fails() -> None:
+    """The issuer signed a time that is not the receipt's: the promise is about another moment."""
+    bundle = make_bundle(STORE, RECEIPTS, SALTS, 3, 37)
+    other = bundle.issuance.issued_at - timedelta(hours=1)
+    resigned = SIGNER.sign_commitment(
+        commitment(bundle.receipt, bundle.salt), issued_at=other, include_by=other
+    )
+    report = verify_bundle(replace(bundle, issuance=resigned), pubkey=KEY, offline=True)
+    assert report.failed == ["issuance_signature"]
+    assert "issued_at" in report.checks[1].detail
+
+
+def test_late_inclusion_is_a_warning_not_a_failure() -> None:
+    timely = verify_bundle(make_bundle(STORE, RECEIPTS, SALTS, 5, 37), pubkey=KEY, offline=True)
+    assert timely.to_json()["included_late"] is False and timely.warnings == []
+    # The checkpoint is signed at 1_700_000_000 (22:13:20Z): promise 22:13:19 and it is late.
+    late_by = make_bundle(
+        STORE, RECEIPTS, SALTS, 5, 37, include_by=datetime(2023, 11, 14, 22, 13, 19, tzinfo=UTC)
+    )
+    late = verify_bundle(late_by, pubkey=KEY, offline=True)
+    assert (late.result, late.exit_code, late.failed) == ("valid", 0, [])
+    document = late.to_json()
+    assert document["included_late"] is True
+    assert [w["code"] for w in late.warnings] == ["included_late"]
+    assert "after the promised include_by 2023-11-14T22:13:19.000000Z" in late.warnings[0]["detail"]
+    on_the_second = make_bundle(
+        STORE, RECEIPTS, SALTS, 5, 37, include_by=datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    )
+    assert verify_bundle(on_the_second, pubkey=KEY, offline=True).warnings == []
 
 
 def test_online_with_no_anchor_and_no_rpc_is_not_anchored() -> None:

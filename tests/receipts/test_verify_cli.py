@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,25 @@ def test_consistency_between_anchored_checkpoints(log: AnchoredLog, tmp_path: Pa
     )
     code, report = run("consistency", old_path, forked_path, "--offline", "--pubkey", PUBKEY)
     assert code == 1 and report["failed"] == ["consistency"], report
+
+
+def test_late_inclusion_is_reported_as_a_warning_with_exit_0(
+    log: AnchoredLog, tmp_path: Path
+) -> None:
+    """The anchors are mined now; a receipt promised for 2023 was included late, one promised
+    for 2100 was not. Neither is invalid: the warning is evidence, not a verdict."""
+    promises = [
+        (datetime(2023, 11, 14, 22, 20, tzinfo=UTC), True),
+        (datetime(2100, 1, 1, tzinfo=UTC), False),
+    ]
+    for include_by, late in promises:
+        bundle = make_bundle(
+            log.store, log.receipts, log.salts, 9, 50, log.anchors[50], include_by=include_by
+        )
+        path = write(tmp_path, f"late-{late}.json", dump_bundle(bundle))
+        code, report = run("verify", path, "--pubkey", PUBKEY, *rpc_args(log.rpc_urls))
+        assert (code, report["result"], report["included_late"]) == (0, "valid", late)
+        warnings = report["warnings"]
+        assert isinstance(warnings, list)
+        assert bool(warnings) is late
+        assert all("anchor" in warning["detail"] for warning in warnings)

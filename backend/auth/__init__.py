@@ -1,0 +1,1 @@
+"""Identity: SIWE wallet sessions, provider and auditor API keys, and the request principal."""

@@ -1,0 +1,69 @@
+"""Event signatures -> topic0 and decoding of raw logs, without a compiled ABI at hand.
+
+A projection declares the events it consumes as Solidity signatures, e.g.
+`Anchored(uint64 indexed treeSize, bytes32 root, uint64 prevSize, bytes32 prevRoot)`, so the
+watcher needs neither the compiler nor web3 contract objects in its hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import keccak
+
+_SIGNATURE = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class EventParam:
+    type: str
+    name: str
+    indexed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One event: its name, parameters and topic0."""
+
+    name: str
+    params: tuple[EventParam, ...]
+
+    @classmethod
+    def parse(cls, signature: str) -> EventSpec:
+        match = _SIGNATURE.match(signature)
+        if match is None:
+            raise ValueError(f"not an event signature: {signature!r}")
+        params: list[EventParam] = []
+        for position, part in enumerate(p.split() for p in match.group(2).split(",") if p.strip()):
+            indexed = "indexed" in part
+            words = [w for w in part if w != "indexed"]
+            name = words[1] if len(words) > 1 else f"arg{position}"
+            params.append(EventParam(type=words[0], name=name, indexed=indexed))
+        return cls(name=match.group(1), params=tuple(params))
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.name}({','.join(p.type for p in self.params)})"
+
+    @property
+    def topic0(self) -> str:
+        return "0x" + keccak(text=self.canonical).hex()
+
+    def decode(self, topics: tuple[str | None, ...], data: bytes) -> dict[str, Any]:
+        """Arguments by name; an indexed dynamic type stays its 32-byte topic (as Solidity does)."""
+        indexed = [p for p in self.params if p.indexed]
+        plain = [p for p in self.params if not p.indexed]
+        values: dict[str, Any] = {}
+        for param, topic in zip(indexed, topics[1:], strict=False):
+            raw = bytes.fromhex((topic or "0x").removeprefix("0x"))
+            if param.type in ("string", "bytes") or param.type.endswith("]"):
+                values[param.name] = raw
+            else:
+                values[param.name] = decode([param.type], raw)[0]
+        if plain:
+            decoded = decode([p.type for p in plain], data)
+            values.update(zip((p.name for p in plain), decoded, strict=True))
+        return values

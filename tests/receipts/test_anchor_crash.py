@@ -1,0 +1,266 @@
+"""Kill -9 a real Celery worker while it anchors, 20 times; nothing is lost or anchored twice.
+
+A writer thread keeps issuing receipts; the test keeps asking the worker to anchor (the log is
+due after every receipt) and SIGKILLs the worker's process at a random moment after it came up,
+then starts a new one on the same queue. Afterwards a clean worker catches up and:
+
+* every issued receipt is in the log exactly once (leaf indices 0..n-1) and its proof bundle
+  verifies against both chains;
+* on each chain the `Anchored` events have strictly increasing sizes (no size twice), each with
+  the root our log has at that size;
+* the database holds one live anchor row per (chain, size), each matching an on-chain event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from web3 import Web3
+
+from backend.config import Settings
+from backend.db import SessionFactory
+from backend.receipts.anchoring import ANCHORED_TOPIC
+from backend.receipts.models import Anchor, AnchorStatus, LogCheckpoint, Receipt
+from backend.receipts.publication import proof_bundle
+from backend.receipts.service import issue_receipts
+from backend.receipts.signing import ReceiptSigner
+from backend.receipts.verifier import verify_bundle
+from backend.worker import create_celery_app, worker_argv
+from chain_adapters.deploy import manifest_path
+from chain_adapters.devnet import Devnet, die_with_parent
+from chain_adapters.registry import dump_chains
+from hardhat_fixtures.scenarios import Market
+from tests.backend.conftest import ROOT, wait_for, worker_env
+from tests.receipts.conftest import create_draft
+
+KILLS = 20
+
+
+@pytest.fixture
+def market(load_fixture: Callable[[str], Any]) -> Market:
+    loaded: Market = load_fixture("two_chain_market")
+    return loaded
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def ready(self) -> bool:
+        return self.log_path.exists() and " ready." in self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def crash_settings(
+    receipts_settings: Settings, chains: list[Devnet], market: Market, tmp_path: Path
+) -> Settings:
+    """The receipts database, both devnets in a chains file, manifests naming ReceiptAnchor,
+    and a log that is due for anchoring after every single receipt."""
+    data_dir = tmp_path / "data"
+    for devnet in chains:
+        path = manifest_path(data_dir, devnet.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        contract = {"address": market.address(devnet.chain_id, "ReceiptAnchor")}
+        path.write_text(
+            json.dumps({"chain_id": devnet.chain_id, "contracts": {"ReceiptAnchor": contract}}),
+            encoding="utf-8",
+        )
+    chains_toml = tmp_path / "chains.toml"
+    chains_toml.write_text(dump_chains(d.chain_config() for d in chains), encoding="utf-8")
+    return receipts_settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "chains_file": chains_toml,
+            "anchor_max_receipts": 1,
+            "redis_url": os.environ.get("REDIS_URL"),
+        }
+    )
+
+
+@pytest.fixture
+def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
+    """Workers on one fixed queue, so a new worker takes over what a killed one left queued."""
+    queue = f"credagg-crash-{uuid.uuid4().hex[:10]}"
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        args = worker_argv(
+            sys.executable,
+            crash_settings,
+            beat=False,
+            extra=(
+                "--queues",
+                queue,
+                "--hostname",
+                f"{queue}-{len(started)}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ),
+        )
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=worker_env(crash_settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+            )
+        worker = Worker(process, log_path)
+        started.append(worker)
+        return worker
+
+    start.queue = queue  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill()
+
+
+class Writer(threading.Thread):
+    """Issues one receipt at a time, committed, until stopped; counts what it committed."""
+
+    def __init__(self, factory: SessionFactory, signer: ReceiptSigner) -> None:
+        super().__init__(daemon=True)
+        self.factory, self.signer = factory, signer
+        self.committed = 0
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                with self.factory() as session:
+                    draft = create_draft(subject=f"loan:{self.committed}")
+                    issue_receipts(session, [draft], signer=self.signer)
+                    session.commit()
+                self.committed += 1
+                time.sleep(0.05)
+        except BaseException as exc:  # surfaced by the test, not swallowed
+            self.error = exc
+
+
+def anchored_events(devnet: Devnet, contract: str) -> list[tuple[int, bytes]]:
+    w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
+    logs = w3.eth.get_logs(
+        {
+            "address": Web3.to_checksum_address(contract),
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": [ANCHORED_TOPIC],
+        }
+    )
+    return [(int.from_bytes(log["topics"][1], "big"), bytes(log["data"][:32])) for log in logs]
+
+
+def test_kill_9_during_anchoring_loses_nothing_and_never_anchors_a_size_twice(
+    crash_settings: Settings,
+    session_factory: SessionFactory,
+    signer: ReceiptSigner,
+    chains: list[Devnet],
+    market: Market,
+    start_worker: Callable[[], Worker],
+) -> None:
+    rng = random.Random(0xC4A5)
+    celery = create_celery_app(crash_settings)
+    queue: str = start_worker.queue  # type: ignore[attr-defined]
+    writer = Writer(session_factory, signer)
+    writer.start()
+    kills_during_anchoring = 0
+    try:
+        for _ in range(KILLS):
+            worker = start_worker()
+            assert wait_for(worker.ready, timeout=60), worker.log_path.read_text()
+            deadline = time.monotonic() + rng.uniform(0.1, 1.5)
+            while time.monotonic() < deadline:
+                celery.send_task("receipts.anchor", queue=queue)
+                time.sleep(0.1)
+            log = worker.log_path.read_text(errors="replace")
+            kills_during_anchoring += log.count("] received") > log.count("] succeeded in")
+            worker.kill()
+        writer.stop_event.set()
+        writer.join(timeout=30)
+        assert writer.error is None, writer.error
+
+        # A clean worker catches up: the whole log ends up anchored on both chains.
+        final = start_worker()
+        assert wait_for(final.ready, timeout=60), final.log_path.read_text()
+
+        def caught_up() -> bool:
+            celery.send_task("receipts.anchor", queue=queue)
+            with session_factory() as session:
+                size = session.scalar(
+                    select(Receipt.leaf_index).order_by(Receipt.leaf_index.desc()).limit(1)
+                )
+                live = session.scalars(
+                    select(Anchor.chain_id).where(
+                        Anchor.tree_size == (size or 0) + 1,
+                        Anchor.status != AnchorStatus.DROPPED.value,
+                        Anchor.block_number.is_not(None),
+                    )
+                ).all()
+            return sorted(live) == sorted(d.chain_id for d in chains)
+
+        assert wait_for(caught_up, timeout=120, interval=1.0), final.log_path.read_text()
+    finally:
+        writer.stop_event.set()
+        celery.close()
+
+    assert kills_during_anchoring > 0  # the kills did land while anchoring work was queued
+    with session_factory() as session:
+        indices = list(session.scalars(select(Receipt.leaf_index).order_by(Receipt.leaf_index)))
+        assert indices == list(range(writer.committed))
+        roots = {c.size: c.root for c in session.scalars(select(LogCheckpoint))}
+        rows = session.scalars(
+            select(Anchor).where(Anchor.status != AnchorStatus.DROPPED.value)
+        ).all()
+        for devnet in chains:
+            contract = market.address(devnet.chain_id, "ReceiptAnchor")
+            events = anchored_events(devnet, contract)
+            sizes = [size for size, _ in events]
+            assert sizes == sorted(set(sizes)), f"chain {devnet.chain_id} anchored {sizes}"
+            for size, root in events:
+                assert roots[size] == root
+            recorded = sorted(r.tree_size for r in rows if r.chain_id == devnet.chain_id)
+            assert recorded == sorted(set(recorded))
+            assert set(recorded) <= set(sizes)
+
+        for devnet in chains:  # Anvil's `finalized` is head - 64: make every anchor final
+            Web3(Web3.HTTPProvider(devnet.rpc_url)).provider.make_request(
+                "anvil_mine",
+                [hex(70)],  # type: ignore[arg-type]
+            )
+        now = datetime.now(UTC)
+        for receipt in session.scalars(select(Receipt).order_by(Receipt.leaf_index)):
+            bundle = proof_bundle(session, receipt, signer=signer, now=now)
+            assert len(bundle.anchors) == len(chains)
+            report = verify_bundle(
+                bundle,
+                pubkey=signer.public_key_bytes,
+                rpc_urls=[d.rpc_url for d in chains],
+            )
+            assert report.exit_code == 0, report.to_json()

@@ -1,0 +1,173 @@
+"""Kill -9 a real Celery worker running `watcher.ingest` at random moments; nothing is lost or
+applied twice: afterwards the stored logs are the chain's, and effects equal a rebuild."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from backend.config import Settings
+from backend.db import SessionFactory, session_scope
+from backend.watcher.ingest import start_cursor
+from backend.worker import create_celery_app, worker_argv
+from chain_adapters.deploy import manifest_path
+from chain_adapters.devnet import Devnet, die_with_parent
+from chain_adapters.registry import dump_chains
+from tests.backend.conftest import ROOT, wait_for, worker_env
+from tests.watcher.conftest import Anchors, assert_consistent, make_watcher, run_to_head
+
+KILLS = 10
+CONFIRMATIONS = 2
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def ready(self) -> bool:
+        return " ready." in self.log()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def crash_settings(
+    watcher_settings: Settings, anchors: Anchors, chains: list[Devnet], tmp_path: Path
+) -> Settings:
+    """Devnet A in a chains file, a manifest naming its ReceiptAnchor (the watched contract)."""
+    devnet = chains[0]
+    data_dir = tmp_path / "data"
+    path = manifest_path(data_dir, devnet.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {"chain_id": devnet.chain_id, "contracts": {"ReceiptAnchor": {"address": anchors.address}}}
+        ),
+        encoding="utf-8",
+    )
+    chains_toml = tmp_path / "chains.toml"
+    chains_toml.write_text(
+        dump_chains([devnet.chain_config(confirmations=CONFIRMATIONS)]), encoding="utf-8"
+    )
+    return watcher_settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "chains_file": chains_toml,
+            "redis_url": os.environ.get("REDIS_URL"),
+        }
+    )
+
+
+@pytest.fixture
+def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
+    queue = f"credagg-watcher-{uuid.uuid4().hex[:10]}"
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        env = worker_env(crash_settings)
+        env["CREDAGG_CHAINS_FILE"] = str(crash_settings.chains_file)
+        args = worker_argv(
+            sys.executable,
+            crash_settings,
+            beat=False,
+            extra=("--queues", queue, "--hostname", f"{queue}-{len(started)}@%h",
+                   "--without-mingle", "--without-gossip"),
+        )
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                args, cwd=ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            )
+        worker = Worker(process, log_path)
+        started.append(worker)
+        return worker
+
+    start.queue = queue  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill()
+
+
+class Producer(threading.Thread):
+    """Anchors (one event per transaction, one block each) until stopped."""
+
+    def __init__(self, anchors: Anchors, rpc_url: str) -> None:
+        super().__init__(daemon=True)
+        self.anchors = Anchors(Web3(Web3.HTTPProvider(rpc_url)), anchors.address, anchors.operator)
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                self.anchors.send(3)
+                time.sleep(0.02)
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
+    crash_settings: Settings,
+    factory: SessionFactory,
+    anchors: Anchors,
+    chains: list[Devnet],
+    start_worker: Callable[[], Worker],
+) -> None:
+    rng = random.Random(0x9A7C)
+    watcher = make_watcher(chains[0], anchors.address, confirmations=CONFIRMATIONS)
+    with session_scope(factory) as session:
+        start_cursor(session, watcher.adapter, from_block=int(anchors.w3.eth.block_number))
+    celery = create_celery_app(crash_settings)
+    queue: str = start_worker.queue  # type: ignore[attr-defined]
+    producer = Producer(anchors, chains[0].rpc_url)
+    producer.start()
+    interrupted = 0
+    try:
+        for _ in range(KILLS):
+            worker = start_worker()
+            assert wait_for(worker.ready, timeout=60), worker.log()
+            deadline = time.monotonic() + rng.uniform(0.2, 2.0)
+            while time.monotonic() < deadline:
+                celery.send_task("watcher.ingest", queue=queue)
+                time.sleep(0.1)
+            worker.kill()
+            log = worker.log()
+            if log.count("] received") > log.count("] succeeded in"):
+                interrupted += 1  # killed while a task it received had not finished
+    finally:
+        producer.stop_event.set()
+        producer.join(timeout=30)
+    assert producer.error is None, producer.error
+    assert interrupted > 0, "no kill landed during an ingestion task"
+    anchors.mine(CONFIRMATIONS)
+    final = start_worker()  # a clean worker catches up after the crashes
+    assert wait_for(final.ready, timeout=60), final.log()
+    head = int(anchors.w3.eth.block_number)
+    result = celery.send_task("watcher.ingest", queue=queue)
+    outcome = result.get(timeout=120)
+    assert outcome[str(watcher.chain_id)]["cursor"] >= head
+    run_to_head(factory, watcher)
+    assert_consistent(factory, watcher)
