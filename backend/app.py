@@ -23,10 +23,13 @@ from backend.auth.api import router as auth_router
 from backend.config import Settings, get_settings
 from backend.db import create_db_engine, create_session_factory
 from backend.exceptions import ErrorBody, install_exception_handlers
+from backend.idempotency.middleware import IdempotencyMiddleware
 from backend.observability.context import REQUEST_ID_HEADER
 from backend.observability.logs import configure_logging
 from backend.observability.metrics import HttpMetrics
 from backend.observability.middleware import RequestContextMiddleware, TimeoutMiddleware
+from backend.providers.api import router as providers_router
+from backend.ratelimit.middleware import RateLimitMiddleware
 from backend.receipts.api import router as receipts_router
 from backend.system.api import router as system_router
 from backend.system.readiness import ReadinessChecker
@@ -88,10 +91,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(watcher_router)
     app.include_router(auth_router)
     app.include_router(receipts_router)
+    app.include_router(providers_router)
 
     # Added innermost first: the request context wraps everything, so even a CORS preflight or
     # a timeout gets a request id, a metric and an access log line.
     app.add_middleware(TimeoutMiddleware, timeout=settings.request_timeout)
+    app.add_middleware(
+        IdempotencyMiddleware, settings=settings, session_factory=app.state.session_factory
+    )
+    if settings.rate_limits_active:
+        app.add_middleware(
+            RateLimitMiddleware, settings=settings, session_factory=app.state.session_factory
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from backend.audit.cli import app as audit_app
 from backend.auth.cli import register as register_auth_commands
+from backend.kit.crypto_rotation import keys_app
 from backend.receipts.verify_cli import register as register_verify_commands
 from backend.watcher.cli import app as watcher_app
 from chain_adapters.exceptions import ChainError
@@ -36,6 +37,7 @@ app.add_typer(devnet_app, name="devnet")
 app.add_typer(db_app, name="db")
 app.add_typer(watcher_app, name="watcher")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -16,6 +16,7 @@ repr, a log line or a traceback.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -35,6 +36,11 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 DEV_SECRET_KEY = "credagg-insecure-development-secret-key"  # noqa: S105 - public on purpose
 DEV_SESSION_SECRET = "credagg-insecure-development-session-secret"  # noqa: S105 - ditto
 DEV_RECEIPT_SIGNING_KEY = hashlib.sha256(b"credagg-insecure-development-receipt-key").hexdigest()
+#: The development data-encryption keyring: one public AES-256 key with the id "dev".
+DEV_DATA_KEY_ID = "dev"
+DEV_DATA_ENCRYPTION_KEYS = DEV_DATA_KEY_ID + ":" + base64.b64encode(
+    hashlib.sha256(b"credagg-insecure-development-data-key").digest()
+).decode("ascii")
 
 MIN_SECRET_LENGTH = 32
 _HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -93,6 +99,26 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     receipt_signing_key: SecretStr = SecretStr(DEV_RECEIPT_SIGNING_KEY)
+
+    # Field encryption of personal data at rest (AES-256-GCM, `backend.kit.crypto`): the keyring
+    # "kid:base64key,kid2:base64key" and the id of the key new writes use. Old keys stay listed
+    # until `credagg keys rotate-data-key` has re-encrypted their rows.
+    data_encryption_keys: SecretStr = SecretStr(DEV_DATA_ENCRYPTION_KEYS)
+    data_encryption_active_key: str = DEV_DATA_KEY_ID
+
+    # Idempotency-Key on POST: how long a stored response can be replayed.
+    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+
+    # Rate limits (token buckets, `backend.ratelimit`): requests per window per client IP, per
+    # wallet and per provider/auditor API key; 0 switches that limit off. Redis holds the
+    # buckets when REDIS_URL is set, else one process's memory. `None` = on, except in `test`
+    # (suites send thousands of requests from one "IP"); tests of the limiter switch it on.
+    rate_limits_enabled: bool | None = None
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    rate_limit_per_ip: int = Field(default=600, ge=0)
+    rate_limit_per_wallet: int = Field(default=300, ge=0)
+    rate_limit_per_api_key: int = Field(default=1200, ge=0)
+    rate_limit_namespace: str = Field(default="credagg:ratelimit", min_length=1)
 
     # HTTP service.
     log_level: LogLevel = "INFO"
@@ -190,6 +216,36 @@ class Settings(BaseSettings):
                 '(e.g. `python -c "import secrets; print(secrets.token_hex(32))"`).'
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_data_encryption_keys(self) -> Settings:
+        """A keyring that cannot decrypt is a start-up error; the public dev key is refused
+        outside development and test (like the secrets above)."""
+        from backend.kit.crypto import FieldCipher, InvalidKeyring, parse_keyring
+
+        spec = self.data_encryption_keys.get_secret_value()
+        try:
+            keys = parse_keyring(spec)
+            FieldCipher(keys, self.data_encryption_active_key)
+        except InvalidKeyring as exc:
+            raise ValueError(f"CREDAGG_DATA_ENCRYPTION_KEYS: {exc}") from None
+        if self.environment in ("development", "test"):
+            return self
+        dev_key = parse_keyring(DEV_DATA_ENCRYPTION_KEYS)[DEV_DATA_KEY_ID]
+        if keys[self.data_encryption_active_key] == dev_key:
+            raise ValueError(
+                f"refusing to start with environment={self.environment!r}: the active data "
+                "encryption key is the public development key. Set CREDAGG_DATA_ENCRYPTION_KEYS "
+                '(e.g. "k1:<base64 of 32 random bytes>") and CREDAGG_DATA_ENCRYPTION_ACTIVE_KEY.'
+            )
+        return self
+
+    @property
+    def rate_limits_active(self) -> bool:
+        """`rate_limits_enabled`, defaulting to on everywhere but the `test` environment."""
+        if self.rate_limits_enabled is None:
+            return self.environment != "test"
+        return self.rate_limits_enabled
 
     # Derived values -------------------------------------------------------------------------
 

@@ -103,8 +103,16 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int) -> Engine:
 
 
 def create_session_factory(engine: Engine) -> SessionFactory:
-    """Sessions that keep loaded attributes after commit (responses are built after it)."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    """Sessions that keep loaded attributes after commit (responses are built after it).
+
+    `close_resets_only=False`: a closed session stays closed. When the request timeout abandons a
+    sync endpoint, its session is rolled back and closed while the endpoint's thread may still
+    run; with the default it would silently begin a new transaction that nobody commits or
+    closes (on SQLite, holding the only write lock). Now that thread gets an error instead.
+    """
+    return sessionmaker(
+        bind=engine, expire_on_commit=False, autoflush=False, close_resets_only=False
+    )
 
 
 @contextmanager

@@ -99,6 +99,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "task": "audit.checkpoint",
         "schedule": settings.audit_checkpoint_interval,
     }
+    schedule["providers-deliver-due"] = {"task": "providers.deliver_due", "schedule": 15.0}
     if settings.chains_file is not None:
         schedule["receipts-anchor"] = {
             "task": "receipts.anchor",

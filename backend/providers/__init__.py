@@ -1,1 +1,1 @@
-"""Providers (lenders): the identity table here; adapters, rate cards and webhooks come later."""
+"""Providers (lenders): identity, profile, rate card, webhook endpoint and signed webhooks."""

@@ -1,17 +1,18 @@
-"""The `providers` table: who a lender is, nothing more yet.
+"""Tables of the providers domain: identity, configuration, and the webhook outbox.
 
-Only identity lives here (what API keys and tenants point at). Profile, rate cards, webhook URLs
-and adapters belong to the providers feature and will be added as their own tables/columns, so
-this table stays minimal: a stable integer id (the tenant is `provider:<id>`), a unique name,
-the kind and a status that can switch a provider off without deleting its history.
+The `providers` table holds only identity (what API keys and tenants point at). Profile, rate
+card and webhook endpoint are their own one-row-per-provider tables, so `providers` stays
+minimal: a stable integer id (the tenant is `provider:<id>`), a unique name, the kind and a
+status that can switch a provider off without deleting its history.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
@@ -54,3 +55,132 @@ class Provider(Base):
     @property
     def is_active(self) -> bool:
         return self.status == ProviderStatus.ACTIVE.value
+
+
+# Configuration of one provider -----------------------------------------------------------------
+#
+# Each of these tables is keyed by `provider_id` (one row per provider), so a query can only ever
+# name one provider's row; the repository layer always filters by the caller's provider id.
+
+
+class ProviderProfile(Base):
+    """What a lender tells borrowers and us about itself.
+
+    `contact_email` and `contact_phone` are personal data: they hold the sealed form written by
+    `backend.providers.pii` (see there for how they are protected at rest).
+    """
+
+    __tablename__ = "provider_profiles"
+
+    provider_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    display_name: Mapped[str | None] = mapped_column(String(120))
+    contact_email: Mapped[str | None] = mapped_column(Text)
+    contact_phone: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProviderRateCard(Base):
+    """A traditional lender's pricing rules when it has no quote endpoint of its own.
+
+    The validated card is kept as one JSON document (Decimal values as strings, amounts as
+    decimal strings of smallest units) rather than spread over rule tables: it is always read
+    and replaced whole, and `version` tells a quote which card priced it.
+    """
+
+    __tablename__ = "provider_rate_cards"
+
+    provider_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """Where a provider receives events, and the secrets that sign them.
+
+    Secrets are sealed (`backend.providers.pii.seal`), never hashed: we must produce HMACs with
+    them. During a rotation the previous secret keeps signing, beside the new one, until
+    `previous_secret_expires_at`.
+    """
+
+    __tablename__ = "provider_webhook_endpoints"
+
+    provider_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# Webhook outbox ---------------------------------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt (or being attempted: see leased_until)
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # the retry schedule is exhausted; only a manual redelivery resends it
+
+
+_DELIVERY_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in DeliveryStatus)
+
+
+class WebhookDelivery(Base):
+    """One event for one provider: the outbox row written in the caller's transaction.
+
+    `next_attempt_at` is the durable schedule: the `providers.deliver_due` sweep sends whatever
+    is due, so nothing depends on a Celery message surviving. `leased_until` marks an attempt in
+    flight; a worker that dies mid-attempt lets the lease lapse and the sweep takes it again.
+    `armed_at_attempt` is `attempt_count` when the retry schedule last (re)started, so a manual
+    redelivery gets a fresh schedule while `attempt_count` keeps counting every attempt.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_DELIVERY_STATUSES_SQL})", name="status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_provider", "provider_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    provider_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("providers.id", ondelete="CASCADE")
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    armed_at_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookAttempt(Base):
+    """The log of every POST we made (or could not make) for a delivery."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    provider_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("providers.id"))
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)

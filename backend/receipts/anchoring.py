@@ -79,11 +79,15 @@ class AnchorPolicy(Protocol):
     @property
     def max_receipts(self) -> int: ...
 
+    @property
+    def check_interval_seconds(self) -> float: ...
+
 
 @dataclass(frozen=True)
 class AnchorSchedule:
     max_age_seconds: float = 600.0
     max_receipts: int = 1024
+    check_interval_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ def due(
 
     Only if the log grew past the size anchored on the chain that lags most; then when
     `max_receipts` receipts were added since, or `max_age_seconds` passed since that size's
-    checkpoint. A chain in `chain_ids` with no anchor yet counts as anchored at size 0.
+    checkpoint, or a receipt waiting since would miss its signed `include_by` if anchoring waited
+    for the next check (two check intervals of margin: one for the wait, one for the run).
+    A chain in `chain_ids` with no anchor yet counts as anchored at size 0.
     """
     size = MerkleLogStateRepository(session).size()
     if size == 0:
@@ -139,6 +145,13 @@ def due(
     if size <= lagging:
         return False
     if lagging == 0 or size - lagging >= policy.max_receipts:
+        return True
+    # Keep the signed promises: anchor now if some waiting receipt's `include_by` would pass
+    # before the next check (a receipt's deadline, not only the log's age, decides).
+    deadline = MerkleLogStateRepository(session).earliest_include_by(from_index=lagging)
+    if deadline is not None and deadline.timestamp() - now.timestamp() <= (
+        policy.check_interval_seconds * 2
+    ):
         return True
     anchored_at = session.execute(
         select(LogCheckpoint.timestamp).where(LogCheckpoint.size == lagging)

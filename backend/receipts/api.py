@@ -98,7 +98,7 @@ def get_proof(
     size: Annotated[int | None, Query(ge=1, description="Prove against this tree size.")] = None,
 ) -> Any:
     """The self-contained proof bundle: save it and run `credagg verify` (no account needed
-    then). Without `size` it proves against the largest anchored (preferably final) size; if
+    then). Without `size` it proves against the first anchored (preferably final) size; if
     nothing covering the receipt is anchored yet, against the latest checkpoint, with no
     anchors (`credagg verify` exits 2: ask again after the next anchoring)."""
     receipt = visible_receipt(session, receipt_id, tenant=principal.tenant)

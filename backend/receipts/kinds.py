@@ -388,4 +388,3 @@ def validate_payload(kind: str, schema_version: int, payload: Mapping[str, Any])
         )
         message = first["msg"].removeprefix("Value error, ")
         raise PayloadError(where, message) from error
-

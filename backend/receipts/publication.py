@@ -5,12 +5,13 @@ Visibility is decided in the queries themselves (`VisibleReceipts`): a tenant-sc
 cannot even load another tenant's row, so an endpoint that forgot a check still leaks nothing.
 Auditors read with `tenant=None`.
 
-Which checkpoint a bundle proves against: the largest tree size that covers the receipt and is
-anchored *final* on some chain; failing that, the largest one anchored at all (confirmed); failing
-that, the latest checkpoint (signed now if the receipt is newer than every checkpoint) with no
-anchors, which `credagg verify` reports as "not yet anchored" (exit 2) until anchoring catches up.
-A larger anchored size is as good as a smaller one for the auditor (one rootAt read either way)
-and lets one bundle be checked against every later checkpoint by consistency.
+Which checkpoint a bundle proves against: the smallest tree size that covers the receipt and is
+anchored *final* on some chain; failing that, the smallest one anchored at all (confirmed);
+failing that, the latest checkpoint (signed now if the receipt is newer than every checkpoint)
+with no anchors, which `credagg verify` reports as "not yet anchored" (exit 2) until anchoring
+catches up. The smallest is the first anchor that included the receipt, so the verifier's
+`included_late` check judges the issuance promise against when inclusion really happened; a
+later size can always be asked for with `size=` (and linked by a consistency proof).
 """
 
 from __future__ import annotations
@@ -101,13 +102,13 @@ class AnchorRepository(RepositoryBase[Anchor]):
         )
         return self.get_all(statement)
 
-    def best_size_covering(self, leaf_index: int) -> int | None:
-        """The largest anchored size > `leaf_index`, preferring sizes final on some chain."""
+    def first_size_covering(self, leaf_index: int) -> int | None:
+        """The smallest anchored size > `leaf_index`, preferring sizes final on some chain."""
         for statuses in ((AnchorStatus.FINAL.value,), _CITABLE):
             statement = (
                 select(Anchor.tree_size)
                 .where(Anchor.tree_size > leaf_index, Anchor.status.in_(statuses))
-                .order_by(Anchor.tree_size.desc())
+                .order_by(Anchor.tree_size)
                 .limit(1)
             )
             size = self.session.execute(statement).scalar_one_or_none()
@@ -147,7 +148,7 @@ def proof_bundle(
                 hint=f"Ask for a size above {receipt.leaf_index}, or omit `size`.",
             )
     else:
-        anchored = anchors.best_size_covering(receipt.leaf_index)
+        anchored = anchors.first_size_covering(receipt.leaf_index)
         if anchored is not None:
             signed = _stored_checkpoint(session, anchored)
         else:

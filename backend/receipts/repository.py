@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -170,6 +170,12 @@ class MerkleLogStateRepository(RepositoryBase[MerkleLogState]):
             select(MerkleLogState.size).where(MerkleLogState.id == LOG_STATE_ID).with_for_update()
         )
         return int(self.session.execute(statement).scalar_one())
+
+    def earliest_include_by(self, *, from_index: int) -> datetime | None:
+        """The soonest inclusion deadline among receipts at leaf index >= `from_index`."""
+        statement = select(func.min(Receipt.include_by)).where(Receipt.leaf_index >= from_index)
+        value: datetime | None = self.session.execute(statement).scalar_one_or_none()
+        return value
 
     def set_size(self, size: int) -> None:
         self.session.execute(

@@ -48,6 +48,7 @@ def anchor_policy(settings: Settings) -> AnchorSchedule:
     return AnchorSchedule(
         max_age_seconds=settings.anchor_max_age_seconds,
         max_receipts=settings.anchor_max_receipts,
+        check_interval_seconds=settings.anchor_check_interval,
     )
 
 

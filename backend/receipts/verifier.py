@@ -33,6 +33,7 @@ needs neither web3 nor anything else of ours. Imports: standard library, httpx, 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -129,8 +130,14 @@ def verify_bundle(
     rpc_urls: Sequence[str] = (),
     offline: bool = False,
     timeout: float = 5.0,
+    rpc: RpcClient | None = None,
 ) -> VerificationReport:
-    """Verify every claim of `bundle`; see the module docstring for the checks and outcomes."""
+    """Verify every claim of `bundle`; see the module docstring for the checks and outcomes.
+
+    Pass one `rpc` client to verify many bundles against one snapshot of the chains (each
+    distinct read is made once); by default every call reads afresh.
+    """
+    client = rpc if rpc is not None else RpcClient(timeout)
     checks: list[Check] = []
     notes: list[str] = []
     value = commitment(bundle.receipt, bundle.salt)
@@ -157,7 +164,7 @@ def verify_bundle(
         bundle.checkpoint,
         rpc_urls=rpc_urls,
         offline=offline,
-        timeout=timeout,
+        rpc=client,
         notes=notes,
         anchor_times=anchor_times,
     )
@@ -303,12 +310,14 @@ def verify_consistency_checkpoints(
     *,
     offline: bool = False,
     timeout: float = 5.0,
+    rpc: RpcClient | None = None,
 ) -> VerificationReport:
     """Whether the log at `new` only appended to the log at `old` (RFC 9162 consistency).
 
     The proof is `proof` if given, else the one embedded in `new`. Both checkpoints must be
     signed by the pinned key and, unless `offline`, each root anchored on a reachable chain.
     """
+    client = rpc if rpc is not None else RpcClient(timeout)
     notes: list[str] = []
     checks = [
         _checkpoint_check("old_checkpoint_signature", pubkey, old.checkpoint),
@@ -323,7 +332,7 @@ def verify_consistency_checkpoints(
             checkpoint_file.checkpoint,
             rpc_urls=rpc_urls,
             offline=offline,
-            timeout=timeout,
+            rpc=client,
             notes=notes,
         )
         checks += group
@@ -376,28 +385,48 @@ class _RpcError(Exception):
 _ids = itertools.count(1)
 
 
-def _rpc(url: str, method: str, params: list[Any], timeout: float) -> Any:
-    payload = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
-    try:
-        response = httpx.post(url, json=payload, timeout=timeout)
-        response.raise_for_status()
-        body = response.json()
-    except (httpx.HTTPError, ValueError) as error:
-        raise _RpcError(f"{method}: {error or type(error).__name__}") from error
-    if not isinstance(body, dict):
-        raise _RpcError(f"{method}: not a JSON-RPC response")
-    if "error" in body:
-        raise _RpcError(f"{method}: {body['error']}")
-    return body.get("result")
+class RpcClient:
+    """JSON-RPC reads for one verification run: one keep-alive connection per endpoint, and each
+    distinct (endpoint, method, params) read made once, so the run sees one snapshot of each
+    chain and verifying a thousand bundles of one checkpoint costs a handful of reads."""
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self._http = httpx.Client(timeout=timeout)
+        self._answers: dict[str, Any] = {}
+
+    def call(self, url: str, method: str, params: list[Any]) -> Any:
+        key = json.dumps([url, method, params], sort_keys=True)
+        if key not in self._answers:
+            self._answers[key] = self._request(url, method, params)
+        return self._answers[key]
+
+    def _request(self, url: str, method: str, params: list[Any]) -> Any:
+        payload = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
+        try:
+            response = self._http.post(url, json=payload)
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise _RpcError(f"{method}: {error or type(error).__name__}") from error
+        if not isinstance(body, dict):
+            raise _RpcError(f"{method}: not a JSON-RPC response")
+        if "error" in body:
+            raise _RpcError(f"{method}: {body['error']}")
+        return body.get("result")
+
+
+def _rpc(url: str, method: str, params: list[Any], rpc: RpcClient) -> Any:
+    return rpc.call(url, method, params)
 
 
 def _chain_ids(
-    rpc_urls: Iterable[str], timeout: float, checks: list[Check]
+    rpc_urls: Iterable[str], rpc: RpcClient, checks: list[Check]
 ) -> dict[int, list[str]]:
     urls: dict[int, list[str]] = {}
     for url in rpc_urls:
         try:
-            chain_id = int(_rpc(url, "eth_chainId", [], timeout), 16)
+            chain_id = int(_rpc(url, "eth_chainId", [], rpc), 16)
         except (_RpcError, TypeError, ValueError) as error:
             checks.append(Check(f"rpc:{url}", "skipped", f"unreachable, not used: {error}"))
             continue
@@ -412,7 +441,7 @@ def _anchor_checks(
     *,
     rpc_urls: Sequence[str],
     offline: bool,
-    timeout: float,
+    rpc: RpcClient,
     notes: list[str],
     anchor_times: list[int] | None = None,
 ) -> list[Check]:
@@ -423,7 +452,7 @@ def _anchor_checks(
     if not anchors:
         return [Check(prefix, "pending", f"no anchor listed for size {checkpoint.size} yet")]
     checks: list[Check] = []
-    urls = _chain_ids(rpc_urls, timeout, checks)
+    urls = _chain_ids(rpc_urls, rpc, checks)
     anchored_chains = {anchor.chain_id for anchor in anchors}
     for chain_id in sorted(urls.keys() - anchored_chains):
         notes.append(f"chain {chain_id} is reachable but no anchor in it was listed")
@@ -434,20 +463,20 @@ def _anchor_checks(
             continue
         for url in urls[anchor.chain_id]:
             try:
-                check = _anchor_check(name, url, anchor, checkpoint, timeout)
+                check = _anchor_check(name, url, anchor, checkpoint, rpc)
                 checks.append(check)
                 if check.ok and anchor_times is not None:
-                    anchor_times.append(_block_time(url, anchor.block_number, timeout))
+                    anchor_times.append(_block_time(url, anchor.block_number, rpc))
             except _RpcError as error:
                 checks.append(Check(name, "skipped", f"{url} failed mid-check: {error}"))
     return checks
 
 
 def _anchor_check(
-    name: str, url: str, anchor: Anchor, checkpoint: SignedCheckpoint, timeout: float
+    name: str, url: str, anchor: Anchor, checkpoint: SignedCheckpoint, rpc: RpcClient
 ) -> Check:
-    tag, block = _final_block(url, timeout)
-    on_chain = _root_at(url, anchor.contract, checkpoint.size, block, timeout)
+    tag, block = _final_block(url, rpc)
+    on_chain = _root_at(url, anchor.contract, checkpoint.size, block, rpc)
     where = f"rootAt({checkpoint.size}) at {anchor.contract}, {tag} block {int(block, 16)}"
     if on_chain not in (ZERO_ROOT, checkpoint.root):
         return Check(
@@ -456,7 +485,7 @@ def _anchor_check(
             f"{where} is 0x{on_chain.hex()}, not the signed root 0x{checkpoint.root.hex()}: "
             "the chain holds a different root for this size (forged checkpoint or split view)",
         )
-    tx = _rpc(url, "eth_getTransactionReceipt", ["0x" + anchor.tx_hash.hex()], timeout)
+    tx = _rpc(url, "eth_getTransactionReceipt", ["0x" + anchor.tx_hash.hex()], rpc)
     problem = _tx_claims_problem(tx, anchor, checkpoint)
     if problem is not None and (tx is not None or on_chain == checkpoint.root):
         return Check(name, "fail", f"the bundle's anchor claims are false: {problem}")
@@ -478,19 +507,19 @@ def _anchor_check(
     )
 
 
-def _block_time(url: str, number: int, timeout: float) -> int:
-    block = _rpc(url, "eth_getBlockByNumber", [hex(number), False], timeout)
+def _block_time(url: str, number: int, rpc: RpcClient) -> int:
+    block = _rpc(url, "eth_getBlockByNumber", [hex(number), False], rpc)
     stamp = _int(block.get("timestamp")) if isinstance(block, dict) else None
     if stamp is None:
         raise _RpcError(f"block {number} has no timestamp")
     return stamp
 
 
-def _final_block(url: str, timeout: float) -> tuple[str, str]:
+def _final_block(url: str, rpc: RpcClient) -> tuple[str, str]:
     """The finalized block number (hex), or `latest` where the node has no finalized tag."""
     for tag in ("finalized", "latest"):
         try:
-            block = _rpc(url, "eth_getBlockByNumber", [tag, False], timeout)
+            block = _rpc(url, "eth_getBlockByNumber", [tag, False], rpc)
         except _RpcError:
             if tag == "latest":
                 raise
@@ -500,10 +529,10 @@ def _final_block(url: str, timeout: float) -> tuple[str, str]:
     raise _RpcError("eth_getBlockByNumber returned no block")
 
 
-def _root_at(url: str, contract: str, size: int, block: str, timeout: float) -> bytes:
+def _root_at(url: str, contract: str, size: int, block: str, rpc: RpcClient) -> bytes:
     calldata = ROOT_AT_SELECTOR + size.to_bytes(32, "big")  # ABI: uint64 is left-padded to 32
     result = _rpc(
-        url, "eth_call", [{"to": contract, "data": "0x" + calldata.hex()}, block], timeout
+        url, "eth_call", [{"to": contract, "data": "0x" + calldata.hex()}, block], rpc
     )
     if result == "0x":  # no code at the address: nothing is anchored there
         return ZERO_ROOT

@@ -32,6 +32,7 @@ from backend.receipts.bundle import (
 )
 from backend.receipts.verifier import (
     Check,
+    RpcClient,
     VerificationReport,
     verify_bundle,
     verify_consistency_checkpoints,
@@ -84,21 +85,55 @@ def load_pubkey(value: str) -> bytes:
 
 
 def verify(
-    bundle: Annotated[Path, typer.Argument(help="Proof bundle (credagg-proof/v1 JSON).")],
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Proof bundle(s) (credagg-proof JSON files).")
+    ],
     rpc: RpcOption = None,
     pubkey: PubkeyOption = None,
     offline: OfflineOption = False,
     timeout: TimeoutOption = 5.0,
 ) -> None:
-    """Verify a receipt's proof bundle: commitment, signatures, inclusion, on-chain anchors."""
+    """Verify receipts' proof bundles: commitment, signatures, inclusion, on-chain anchors.
+
+    With several bundles every one is verified against the same snapshot of the chains (each
+    distinct chain read is made once); the report lists each file and the exit code is the
+    worst outcome: 1 if any is invalid, else 2 if any is not yet anchored, else 0.
+    """
+    client = RpcClient(timeout)
+    reports: list[tuple[Path, VerificationReport]] = []
+    for path in bundles:
+        reports.append((path, _verify_one(path, pubkey, rpc or [], offline, client)))
+    if len(reports) == 1:
+        _finish(reports[0][1])
+    worst = max((report for _, report in reports), key=lambda r: _SEVERITY[r.result])
+    typer.echo(
+        json.dumps(
+            {
+                "result": worst.result,
+                "exit_code": worst.exit_code,
+                "bundles": [{"file": str(p), **report.to_json()} for p, report in reports],
+            },
+            indent=2,
+        )
+    )
+    raise typer.Exit(worst.exit_code)
+
+
+#: How bad each outcome is when several bundles are verified at once.
+_SEVERITY = {"valid": 0, "not_anchored": 1, "invalid": 2}
+
+
+def _verify_one(
+    path: Path, pubkey: str | None, rpc_urls: list[str], offline: bool, client: RpcClient
+) -> VerificationReport:
     try:
         key = _pubkey(pubkey)
-        parsed = parse_bundle(_read(bundle, "bundle"))
+        parsed = parse_bundle(_read(path, "bundle"))
     except _InputError as error:
-        _finish(error.report)
+        return error.report
     except BundleError as error:
-        _finish(_input_failure("bundle", str(error)))
-    _finish(verify_bundle(parsed, pubkey=key, rpc_urls=rpc or [], offline=offline, timeout=timeout))
+        return _input_failure("bundle", str(error))
+    return verify_bundle(parsed, pubkey=key, rpc_urls=rpc_urls, offline=offline, rpc=client)
 
 
 def consistency(

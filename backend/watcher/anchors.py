@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.watcher.bulk import bulk_insert
 from backend.watcher.events import EventSpec
 from backend.watcher.models import AnchoredEffect, FinalAnchoredEffect
 from backend.watcher.projections import DecodedLog, Projection
@@ -30,8 +31,9 @@ class AnchorsProjection(Projection):
         self.apply_many(session, [log])
 
     def apply_many(self, session: Session, logs: Sequence[DecodedLog]) -> None:
-        session.execute(
-            insert(AnchoredEffect),
+        bulk_insert(
+            session,
+            AnchoredEffect.__table__,
             [
                 {
                     **log.key,
@@ -56,8 +58,9 @@ class FinalAnchorsProjection(Projection):
         self.apply_many(session, [log])
 
     def apply_many(self, session: Session, logs: Sequence[DecodedLog]) -> None:
-        session.execute(
-            insert(FinalAnchoredEffect),
+        bulk_insert(
+            session,
+            FinalAnchoredEffect.__table__,
             [
                 {
                     **log.key,

@@ -54,16 +54,47 @@ class EventSpec:
 
     def decode(self, topics: tuple[str | None, ...], data: bytes) -> dict[str, Any]:
         """Arguments by name; an indexed dynamic type stays its 32-byte topic (as Solidity does)."""
-        indexed = [p for p in self.params if p.indexed]
-        plain = [p for p in self.params if not p.indexed]
         values: dict[str, Any] = {}
-        for param, topic in zip(indexed, topics[1:], strict=False):
+        for param, topic in zip(self._indexed, topics[1:], strict=False):
             raw = bytes.fromhex((topic or "0x").removeprefix("0x"))
             if param.type in ("string", "bytes") or param.type.endswith("]"):
                 values[param.name] = raw
             else:
-                values[param.name] = decode([param.type], raw)[0]
-        if plain:
+                values[param.name] = _word(param.type, raw)
+        plain = self._plain
+        if plain and all(_is_static_word(p.type) for p in plain):
+            # Static words only (the common case): slice instead of eth_abi's generic decoder,
+            # which is several times slower and dominated a 100,000-log backfill.
+            if len(data) < 32 * len(plain):
+                raise ValueError(f"{self.name}: {len(data)} data bytes for {len(plain)} words")
+            for position, param in enumerate(plain):
+                values[param.name] = _word(param.type, data[32 * position : 32 * position + 32])
+        elif plain:
             decoded = decode([p.type for p in plain], data)
             values.update(zip((p.name for p in plain), decoded, strict=True))
         return values
+
+    @property
+    def _indexed(self) -> list[EventParam]:
+        return [p for p in self.params if p.indexed]
+
+    @property
+    def _plain(self) -> list[EventParam]:
+        return [p for p in self.params if not p.indexed]
+
+
+def _is_static_word(abi_type: str) -> bool:
+    return abi_type in ("address", "bool") or (
+        abi_type.startswith(("uint", "int", "bytes"))
+        and abi_type not in ("bytes",)
+        and "[" not in abi_type
+    )
+
+
+def _word(abi_type: str, word: bytes) -> Any:
+    """One 32-byte ABI word as eth_abi would return it (validated by eth_abi for odd types)."""
+    if abi_type.startswith("uint"):
+        return int.from_bytes(word, "big")
+    if abi_type == "bytes32":
+        return word
+    return decode([abi_type], word)[0]

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from backend.kit.columns import utcnow
 from backend.watcher.exceptions import ChainMoved, NotStarted
 from backend.watcher.models import WatcherCursor
-from backend.watcher.projections import ProjectionRegistry, RawLogRow
+from backend.watcher.projections import DecodedLog, ProjectionRegistry
 from backend.watcher.reorg import reconcile
 from backend.watcher.repository import WatcherRepository
 from chain_adapters.base import Block, ChainAdapter
@@ -117,7 +117,7 @@ class ChainWatcher:
             self.chain_id, "idle", head=head, finalized=finalized, reorg_depth=depth
         )
         first = cursor.block_number + 1
-        fresh: list[RawLogRow] = []
+        fresh: list[DecodedLog] = []
         if first <= head:
             if first <= finalized:
                 last = min(finalized, cursor.block_number + span)
@@ -125,13 +125,10 @@ class ChainWatcher:
             else:
                 last = min(head, cursor.block_number + min(span, self.live_batch))
                 headers = self._linked_headers(cursor, first, last)
+            before = cursor.logs_ingested
             fresh = self._ingest(repo, cursor, first, last, headers)
-            result.status, result.first, result.last, result.logs = (
-                "advanced",
-                first,
-                last,
-                len(fresh),
-            )
+            result.status, result.first, result.last = "advanced", first, last
+            result.logs = cursor.logs_ingested - before
         result.final_delivered = self._deliver_final(repo, cursor, finalized, fresh, first)
         cursor.head, cursor.finalized, cursor.updated_at = head, finalized, utcnow()
         repo.prune_headers(self.chain_id, below=min(finalized, cursor.block_number))
@@ -159,7 +156,7 @@ class ChainWatcher:
         first: int,
         last: int,
         headers: list[Block],
-    ) -> list[RawLogRow]:
+    ) -> list[DecodedLog]:
         logs = self.adapter.fetch_logs(from_block=first, to_block=last, address=self.addresses)
         hashes = {h.number: h.hash for h in headers}
         for log in logs:
@@ -172,17 +169,18 @@ class ChainWatcher:
         logs.sort(key=lambda log: (log.block_number, log.log_index))
         rows = repo.add_logs(self.chain_id, logs)
         repo.add_headers(self.chain_id, headers)
-        self.registry.deliver(repo.session, "head", self.registry.decode(rows))
+        decoded = self.registry.decode(rows)
+        self.registry.deliver(repo.session, "head", decoded)
         cursor.block_number, cursor.block_hash = last, headers[-1].hash
         cursor.logs_ingested += len(rows)
-        return rows
+        return decoded
 
     def _deliver_final(
         self,
         repo: WatcherRepository,
         cursor: WatcherCursor,
         finalized: int,
-        fresh: list[RawLogRow],
+        fresh: list[DecodedLog],
         fresh_first: int,
     ) -> int:
         """Deliver logs of blocks that became final to final-phase projections, exactly once.
@@ -193,9 +191,11 @@ class ChainWatcher:
         if upto <= cursor.final_number:
             return 0
         if cursor.final_number == fresh_first - 1:  # all newly final logs are in hand
-            rows = [r for r in fresh if r.block_number <= upto]
+            logs = [log for log in fresh if log.block_number <= upto]
         else:
-            rows = repo.logs_between(self.chain_id, cursor.final_number + 1, upto)
-        delivered = self.registry.deliver(repo.session, "final", self.registry.decode(rows))
+            logs = self.registry.decode(
+                repo.logs_between(self.chain_id, cursor.final_number + 1, upto)
+            )
+        delivered = self.registry.deliver(repo.session, "final", logs)
         cursor.final_number = upto
         return delivered

@@ -8,6 +8,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from backend.kit.locks import lock_key
+from backend.watcher.bulk import bulk_insert
 from backend.watcher.models import WatcherBlock, WatcherCursor, WatcherLog
 from backend.watcher.projections import RawLogRow
 from chain_adapters.base import Block, Log
@@ -99,8 +100,9 @@ class WatcherRepository:
             for log in logs
         ]
         if rows:
-            self.session.execute(
-                insert(WatcherLog),
+            bulk_insert(
+                self.session,
+                WatcherLog.__table__,
                 [
                     {
                         "chain_id": r.chain_id,

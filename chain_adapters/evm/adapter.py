@@ -19,7 +19,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import RPCEndpoint
 
 from chain_adapters.base import (
@@ -195,15 +195,47 @@ class EvmAdapter(ChainAdapter):
         to_block: int,
         address: str | Sequence[str] | None = None,
     ) -> list[Log]:
-        try:
-            return self.get_logs(from_block=from_block, to_block=to_block, address=address)
-        except Web3RPCError as exc:
-            message = str(exc)
+        """Like `get_logs`, through the raw provider (same failover and retries) for speed.
+
+        web3's result formatters checksum every address and wrap every field; on a backfill of
+        100,000 logs that costs more than the RPC itself. Here each distinct address is
+        checksummed once. A provider's size/range limit becomes LogQueryTooLarge; any other
+        JSON-RPC error is re-raised by web3's own path (`get_logs`) with its usual exception.
+        """
+        params: dict[str, Any] = {"fromBlock": hex(from_block), "toBlock": hex(to_block)}
+        if isinstance(address, str):
+            params["address"] = address.lower()
+        elif address is not None:
+            params["address"] = [a.lower() for a in address]
+        response = self._provider.make_request(RPCEndpoint("eth_getLogs"), [params])
+        error = response.get("error")
+        if error is not None:
+            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
             if any(marker in message.lower() for marker in LOG_LIMIT_MARKERS):
                 raise LogQueryTooLarge(
                     message, chain=self.chain.name, from_block=from_block, to_block=to_block
-                ) from exc
-            raise
+                )
+            return self.get_logs(from_block=from_block, to_block=to_block, address=address)
+        checksummed: dict[str, str] = {}
+        logs: list[Log] = []
+        for entry in response.get("result") or []:
+            raw_address = entry["address"].lower()
+            checksum = checksummed.get(raw_address)
+            if checksum is None:
+                checksum = checksummed[raw_address] = Web3.to_checksum_address(raw_address)
+            logs.append(
+                Log(
+                    address=checksum,
+                    topics=tuple(t.lower() for t in entry["topics"]),
+                    data=bytes.fromhex(entry["data"][2:]),
+                    block_number=int(entry["blockNumber"], 16),
+                    block_hash=entry["blockHash"].lower(),
+                    transaction_hash=entry["transactionHash"].lower(),
+                    log_index=int(entry["logIndex"], 16),
+                    removed=bool(entry.get("removed", False)),
+                )
+            )
+        return logs
 
     def get_code(self, address: str, *, block: BlockId = "latest") -> bytes:
         return bytes(self._w3.eth.get_code(Web3.to_checksum_address(address), block))

@@ -34,8 +34,10 @@ EXPECTED_TABLES = {
     "siwe_nonces",
     "wallet_sessions",
     "api_keys",
+    "audit_entries",
+    "audit_head",
 }
-HEAD = "0007_receipt_include_by"
+HEAD = "0009_idempotency"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -331,6 +331,26 @@ def test_due_by_count_by_age_and_only_when_the_log_grew(
     assert due(session, AnchorSchedule(3600, 1000), NOW, chain_ids=[*targets, 999])
 
 
+def test_due_before_a_waiting_receipts_signed_deadline(
+    session: Session, signer: ReceiptSigner, targets: AnchorTargets, abi: ABI
+) -> None:
+    policy = AnchorSchedule(max_age_seconds=3600, max_receipts=1000, check_interval_seconds=30)
+    issue(session, signer, 1)
+    anchor_once(session, signer=signer, adapters=targets, abi=abi)
+    session.commit()
+    issue_receipts(
+        session,
+        [create_draft(subject="soon")],
+        signer=signer,
+        max_inclusion_delay=timedelta(seconds=300),
+    )
+    session.commit()
+    now = datetime.now(UTC)
+    assert not due(session, policy, now)  # 300 s left: the next check comes in time
+    assert not due(session, policy, now + timedelta(seconds=230))
+    assert due(session, policy, now + timedelta(seconds=245))  # two checks would be too late
+
+
 # --------------------------------------------------------------------------------------- task
 
 

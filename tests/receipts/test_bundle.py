@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -83,12 +84,14 @@ ANCHOR = Anchor(31337, "0x" + "ab" * 20, b"\x01" * 32, 7, b"\x02" * 32)
 
 
 @pytest.fixture(scope="module")
-def bundle_json() -> dict[str, object]:
+def bundle_json() -> dict[str, Any]:
     store, receipts, salts = make_log(13)
     return json.loads(dump_bundle(make_bundle(store, receipts, salts, 6, 13, (ANCHOR,))))
 
 
-def test_the_bundle_format_is_versioned_hex_prefixed_and_round_trips(bundle_json) -> None:
+def test_the_bundle_format_is_versioned_hex_prefixed_and_round_trips(
+    bundle_json: dict[str, Any],
+) -> None:
     assert bundle_json["version"] == BUNDLE_VERSION
     assert set(bundle_json) == {
         "version", "receipt", "salt", "issuance", "leaf_index", "tree_size", "audit_path",
@@ -132,7 +135,9 @@ def test_any_leaf_of_any_size_round_trips(size: int, data: st.DataObject) -> Non
         (("receipt",), {"x": 1.5e300 * 1e10}, "$"),  # inf: not JSON at all
     ],
 )
-def test_a_bad_field_is_named(bundle_json, path, value, field) -> None:
+def test_a_bad_field_is_named(
+    bundle_json: dict[str, Any], path: tuple[str | int, ...], value: object, field: str
+) -> None:
     document = json.loads(json.dumps(bundle_json))
     target = document
     for key in path[:-1]:
@@ -143,7 +148,7 @@ def test_a_bad_field_is_named(bundle_json, path, value, field) -> None:
     assert error.value.field == field, str(error.value)
 
 
-def test_missing_and_unknown_keys_and_duplicates_are_refused(bundle_json) -> None:
+def test_missing_and_unknown_keys_and_duplicates_are_refused(bundle_json: dict[str, Any]) -> None:
     document = dict(bundle_json)
     del document["salt"]
     with pytest.raises(BundleError, match=r"^salt: missing"):
@@ -172,7 +177,7 @@ def test_checkpoint_files_and_consistency_proofs_round_trip() -> None:
         parse_checkpoint_file(json.dumps(document))
 
 
-def test_a_bundle_is_accepted_where_a_checkpoint_file_is(bundle_json) -> None:
+def test_a_bundle_is_accepted_where_a_checkpoint_file_is(bundle_json: dict[str, Any]) -> None:
     parsed = parse_checkpoint_file(json.dumps(bundle_json))
     assert parsed.checkpoint.size == 13
     assert parsed.anchors == (ANCHOR,)

@@ -190,13 +190,15 @@ def _big(value: object) -> bool:
 
 # Strings that exercise every escaping rule: controls, quotes, backslash, DEL, U+2028, astral.
 tricky_text = st.text(
-    st.characters(blacklist_categories=("Cs",))
+    st.characters(exclude_categories=["Cs"])
     | st.sampled_from(["\x00", "\x1f", "\x7f", '"', "\\", "/", "\u2028", "\ud7ff", "😀", "\ufb33"])
 )
 fast_values = st.recursive(
     st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | tricky_text,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.text(st.characters(max_codepoint=127)), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(st.characters(max_codepoint=127)), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 

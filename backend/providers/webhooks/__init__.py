@@ -1,0 +1,1 @@
+"""Signed webhooks to providers: signing/verification (`signing`) and durable delivery."""
