@@ -38,9 +38,8 @@ DEV_SESSION_SECRET = "credagg-insecure-development-session-secret"  # noqa: S105
 DEV_RECEIPT_SIGNING_KEY = hashlib.sha256(b"credagg-insecure-development-receipt-key").hexdigest()
 #: The development data-encryption keyring: one public AES-256 key with the id "dev".
 DEV_DATA_KEY_ID = "dev"
-DEV_DATA_ENCRYPTION_KEYS = DEV_DATA_KEY_ID + ":" + base64.b64encode(
-    hashlib.sha256(b"credagg-insecure-development-data-key").digest()
-).decode("ascii")
+_DEV_DATA_KEY = hashlib.sha256(b"credagg-insecure-development-data-key").digest()
+DEV_DATA_ENCRYPTION_KEYS = f"{DEV_DATA_KEY_ID}:{base64.b64encode(_DEV_DATA_KEY).decode('ascii')}"
 
 MIN_SECRET_LENGTH = 32
 _HEX_SEED = re.compile(r"^[0-9a-fA-F]{64}$")

@@ -25,3 +25,9 @@ class IdempotencyInProgress(IdempotencyError, Conflict):
     """A request with this Idempotency-Key is still running; retry after `Retry-After`."""
 
     code = "idempotency_in_progress"
+
+
+class IdempotencyOutcomeUnknown(IdempotencyError, Conflict):
+    """The first request with this key committed its changes but its response was lost."""
+
+    code = "idempotency_outcome_unknown"

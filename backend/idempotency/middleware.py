@@ -10,7 +10,8 @@ Pure ASGI. For a POST carrying the header it
    under the same key gets 422;
 4. runs the request, buffering the response, and stores it before sending it, so a client that
    has seen a response can always have it replayed. A 5xx or an exception frees the key instead
-   (the client may retry). Storing is shielded from cancellation (a client hanging up).
+   (the client may retry) unless the request's changes committed (`recording`): such a key is
+   kept and answers `idempotency_outcome_unknown`. Storing is shielded from cancellation.
 
 It sits inside the audit and CORS middlewares (its answers are audited and carry CORS headers)
 and outside the timeout (it sees a 504 as a 5xx and frees the key).
@@ -24,13 +25,14 @@ from datetime import timedelta
 
 import anyio
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.config import Settings
 from backend.db import SessionFactory, session_scope
 from backend.exceptions import CredaggError, error_response
-from backend.idempotency import service
+from backend.idempotency import recording, service
 from backend.idempotency.service import HEADER, REPLAYED_HEADER, Claim, StoredResponse
 from backend.kit.columns import utcnow
 from backend.kit.crypto import FieldCipher
@@ -60,6 +62,7 @@ class IdempotencyMiddleware:
         # A live request never holds a claim past the request timeout (it gets a 504 and the
         # claim is freed); the lease only matters when the holder died.
         self.lease = timedelta(seconds=2 * settings.request_timeout + 10)
+        recording.install(session_factory)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -101,7 +104,7 @@ class IdempotencyMiddleware:
             try:
                 with session_scope(self.session_factory) as session:
                     return service.claim(
-                        session,
+                        recording.internal(session),
                         self.cipher,
                         scope=scope_name,
                         key=key,
@@ -138,15 +141,18 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        published = recording.publish(held)
         try:
             await self.app(scope, replay_body, buffer)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._in_thread(service.release, held)
+                await self._in_thread(_release, held)
             raise
+        finally:
+            recording.withdraw(published)
         if start is None:  # the app returned without answering; nothing to store or send
             with anyio.CancelScope(shield=True):
-                await self._in_thread(service.release, held)
+                await self._in_thread(_release, held)
             return
         response = StoredResponse(
             status=int(start["status"]),
@@ -155,7 +161,7 @@ class IdempotencyMiddleware:
         )
         with anyio.CancelScope(shield=True):
             if response.status >= 500:
-                await self._in_thread(service.release, held)
+                await self._in_thread(_release, held)
             else:
                 await self._in_thread(
                     lambda session, claim: service.complete(session, self.cipher, claim, response),
@@ -168,13 +174,17 @@ class IdempotencyMiddleware:
         def run() -> None:
             try:
                 with session_scope(self.session_factory) as session:
-                    work(session, held)
+                    work(recording.internal(session), held)
             except Exception:
                 # The response still goes out; the claim stays until its lease ends, and a
                 # retry meanwhile is told the request is in progress (never run twice).
                 logger.exception("could not settle idempotency key row %s", held.row_id)
 
         await anyio.to_thread.run_sync(run)
+
+
+def _release(session: Session, held: Claim) -> None:
+    service.release(session, held, now=utcnow())
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -2,8 +2,11 @@
 
 A row is claimed (`in_progress`, with a lease and an owner token) before the request runs and
 completed with the response afterwards, or deleted if the request failed with a 5xx or an
-exception, so the client may retry. The response body is personal data (it can hold a freshly
-issued API key), so it is stored AES-GCM encrypted and bound to the row (`backend.kit.crypto`).
+exception, so the client may retry. `effects_committed_at` is written by the request's own
+transaction, in the same commit as its effects (`backend.idempotency.recording`): a claim that
+has it is never run again, even if its response was lost. The response body is personal data
+(it can hold a freshly issued API key), so it is stored AES-GCM encrypted and bound to the row
+(`backend.kit.crypto`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class IdempotencyKey(Base):
     state: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(32))  # token of the request holding the claim
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    effects_committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_headers: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     response_body: Mapped[str | None] = mapped_column(Text, nullable=True)  # field ciphertext

@@ -58,17 +58,31 @@ class IdempotencyRepository(RepositoryBase[IdempotencyKey]):
         return bool(getattr(result, "rowcount", 0))
 
     def release(self, row_id: int, owner: str) -> bool:
-        """Delete a claim still held by `owner` (the request failed; the key is free again)."""
+        """Delete a claim still held by `owner` whose request committed nothing."""
         result = self.session.execute(
             delete(IdempotencyKey)
             .where(
                 IdempotencyKey.id == row_id,
                 IdempotencyKey.owner == owner,
                 IdempotencyKey.state == IdempotencyState.IN_PROGRESS.value,
+                IdempotencyKey.effects_committed_at.is_(None),
             )
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    def end_lease(self, row_id: int, owner: str, now: datetime) -> None:
+        """Let go of a claim whose request committed but failed to answer (kept, not re-run)."""
+        self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.id == row_id,
+                IdempotencyKey.owner == owner,
+                IdempotencyKey.state == IdempotencyState.IN_PROGRESS.value,
+            )
+            .values(locked_until=now)
+            .execution_options(synchronize_session=False)
+        )
 
     def delete_expired(self, now: datetime, *, limit: int) -> int:
         ids = (

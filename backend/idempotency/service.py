@@ -4,14 +4,15 @@
            --(same request, done)-> StoredResponse: replay it
            --(same request, running)-> IdempotencyInProgress (409, Retry-After)
            --(different request)-> IdempotencyKeyReused (422)
+           --(first run committed, answer lost)-> IdempotencyOutcomeUnknown (409)
 
 The claim is committed before the request runs and the response is stored after it, each in a
 short transaction of its own: the request's own transaction (`backend.db.get_db_session`) commits
-before the response body exists, so the two cannot share one. The gap is made explicit instead of
-hidden: while a claim is `in_progress` a duplicate is told so (409), never run a second time. A
-claim whose holder died (process killed) is taken over after its lease (`locked_until`); that is
-the one case where a request can run twice, and only if it was killed between committing its
-effects and storing its response.
+before the response body exists, so the two cannot share one. What that transaction does record
+is `effects_committed_at` (`backend.idempotency.recording`), in the same commit as the effects.
+So the gap is explicit, never silent: while a claim is `in_progress` a duplicate is told so
+(409); a claim whose holder died is taken over after its lease (`locked_until`) only if nothing
+of it committed; otherwise retries get `idempotency_outcome_unknown`, never a second run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from backend.idempotency.exceptions import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
+    IdempotencyOutcomeUnknown,
     InvalidIdempotencyKey,
 )
 from backend.idempotency.models import TABLE, IdempotencyKey, IdempotencyState
@@ -180,7 +182,16 @@ def claim(
             hint=f"Retry in {IN_PROGRESS_RETRY_AFTER} s to receive its response.",
             headers={"Retry-After": str(IN_PROGRESS_RETRY_AFTER)},
         )
-    # The holder's lease ran out (it crashed or was killed): this request takes over.
+    if row.effects_committed_at is not None:
+        raise IdempotencyOutcomeUnknown(
+            f"the first request with {HEADER} {key!r} committed its changes at "
+            f"{row.effects_committed_at.isoformat()} but its response was lost; it will not be "
+            "run again",
+            hint="Look the result up (e.g. list your resources) instead of retrying; use a new "
+            f"{HEADER} only for a new operation.",
+        )
+    # The holder's lease ran out (it crashed or was killed) before committing anything: this
+    # request takes over.
     row.owner = owner
     row.locked_until = now + lease
     session.flush()
@@ -214,9 +225,15 @@ def complete(session: Session, cipher: FieldCipher, held: Claim, response: Store
     )
 
 
-def release(session: Session, held: Claim) -> bool:
-    """Free the key after a failed request (5xx or exception): the client may retry it."""
-    return IdempotencyRepository(session).release(held.row_id, held.owner)
+def release(session: Session, held: Claim, *, now: datetime) -> bool:
+    """After a failed request (5xx or exception): free the key so the client may retry, unless
+    the request's changes committed; then only end its lease (retries learn the outcome is
+    unknown rather than running it twice). True if the key was freed."""
+    repository = IdempotencyRepository(session)
+    if repository.release(held.row_id, held.owner):
+        return True
+    repository.end_lease(held.row_id, held.owner, now)
+    return False
 
 
 def purge_expired(session: Session, *, now: datetime, limit: int = 1000) -> int:

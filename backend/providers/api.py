@@ -8,21 +8,18 @@ Reading needs any key of the provider; changing configuration or redelivering ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 
 from backend.auth.deps import CurrentProvider, Principal, require_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import PROFILE_WRITE
-from backend.config import Settings
 from backend.db import SessionDep
 from backend.exceptions import Unauthorized, error_responses
-from backend.kit.crypto import FieldCipher
 from backend.providers import service
+from backend.providers.deps import Cipher, WebhookQueueingSession, app_settings
 from backend.providers.exceptions import (
     DeliveryInFlight,
     DeliveryNotFound,
@@ -32,7 +29,6 @@ from backend.providers.exceptions import (
     WebhookNotConfigured,
 )
 from backend.providers.models import WebhookAttempt, WebhookDelivery
-from backend.providers.pii import field_cipher
 from backend.providers.rate_cards import RateCard
 from backend.providers.schemas import (
     AttemptOut,
@@ -46,7 +42,6 @@ from backend.providers.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from backend.providers.webhooks.delivery import SESSION_DISPATCHER, CeleryDispatcher, Dispatcher
 
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
 
@@ -61,41 +56,6 @@ def _writer(
 
 Writer = Annotated[Principal, Depends(_writer)]
 _AUTH = (Unauthorized, WrongPrincipal, ProviderNotFound)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _cipher(request: Request) -> FieldCipher:
-    cipher: FieldCipher | None = getattr(request.app.state, "provider_field_cipher", None)
-    if cipher is None:
-        cipher = field_cipher(_settings(request))
-        request.app.state.provider_field_cipher = cipher
-    return cipher
-
-
-def _dispatcher(request: Request) -> Dispatcher:
-    """The app's Celery client for `providers.deliver`, made on first use (tests may set
-    `app.state.provider_webhook_dispatcher` to route to their own worker's queue)."""
-    dispatcher: Dispatcher | None = getattr(request.app.state, "provider_webhook_dispatcher", None)
-    if dispatcher is None:
-        from backend.worker import create_celery_app  # the worker module is heavy; load late
-
-        dispatcher = CeleryDispatcher(create_celery_app(_settings(request)))
-        request.app.state.provider_webhook_dispatcher = dispatcher
-    return dispatcher
-
-
-def _queueing_session(request: Request, session: SessionDep) -> Iterator[Session]:
-    """The request session, carrying the dispatcher that queues deliveries after commit."""
-    session.info[SESSION_DISPATCHER] = _dispatcher(request)
-    yield session
-
-
-Cipher = Annotated[FieldCipher, Depends(_cipher)]
-QueueingSession = Annotated[Session, Depends(_queueing_session, scope="function")]
 
 
 @router.get(
@@ -167,7 +127,7 @@ def put_webhook(
     """Set the URL events are POSTed to. The first time, the answer holds the signing secret
     (`whsec_...`), shown this once; later changes of URL keep it."""
     return service.put_webhook(
-        session, provider.provider_id, body.url, settings=_settings(request), cipher=cipher
+        session, provider.provider_id, body.url, settings=app_settings(request), cipher=cipher
     )
 
 
@@ -224,7 +184,7 @@ def get_delivery(delivery_id: int, provider: CurrentProvider, session: SessionDe
     summary="Send a webhook delivery again",
     responses=error_responses(*_AUTH, MissingScope, DeliveryNotFound, DeliveryInFlight),
 )
-def redeliver(delivery_id: int, provider: Writer, session: QueueingSession) -> Any:
+def redeliver(delivery_id: int, provider: Writer, session: WebhookQueueingSession) -> Any:
     """Queue the delivery for an attempt now, with a fresh retry schedule."""
     return _delivery_out(service.redeliver(session, provider.provider_id, delivery_id))
 

@@ -66,8 +66,8 @@ class Provider(Base):
 class ProviderProfile(Base):
     """What a lender tells borrowers and us about itself.
 
-    `contact_email` and `contact_phone` are personal data: they hold the sealed form written by
-    `backend.providers.pii` (see there for how they are protected at rest).
+    `contact_email` and `contact_phone` are personal data: they hold AES-GCM ciphertexts written
+    through `backend.providers.pii` (bound to this table, column and provider id).
     """
 
     __tablename__ = "provider_profiles"
@@ -102,7 +102,7 @@ class ProviderRateCard(Base):
 class WebhookEndpoint(Base):
     """Where a provider receives events, and the secrets that sign them.
 
-    Secrets are sealed (`backend.providers.pii.seal`), never hashed: we must produce HMACs with
+    Secrets are encrypted (`backend.providers.pii`), never hashed: we must produce HMACs with
     them. During a rotation the previous secret keeps signing, beside the new one, until
     `previous_secret_expires_at`.
     """

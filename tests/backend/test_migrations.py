@@ -36,6 +36,11 @@ EXPECTED_TABLES = {
     "api_keys",
     "audit_entries",
     "audit_head",
+    "provider_profiles",
+    "provider_rate_cards",
+    "provider_webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
 }
 HEAD = "0009_idempotency"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -9,10 +9,12 @@ duplicates); `/crash` and `/refuse` end in a 500 and a 409.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from collections import Counter
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from backend.db import SessionDep
@@ -75,3 +77,19 @@ def crash(body: Order, request: Request) -> None:
 def refuse(body: Order, request: Request) -> None:
     run = executions(request).bump(body.nonce)
     raise Conflict(f"order {body.nonce} refused (run {run})", hint="Use another nonce.")
+
+
+@router.post("/orders-answer-badly")
+def create_order_then_fail_to_answer(
+    body: Order, request: Request, session: SessionDep
+) -> StreamingResponse:
+    """Its row commits when this returns (the session dependency is function-scoped), then the
+    response breaks while streaming: a 500 *after* the changes are durable."""
+    executions(request).bump(body.nonce)
+    session.add(WorkerHeartbeat(nonce=body.nonce, hostname=HOSTNAME))
+
+    def broken() -> Iterator[bytes]:
+        yield b"{"
+        raise RuntimeError("the answer broke after the commit")
+
+    return StreamingResponse(broken(), media_type="application/json")

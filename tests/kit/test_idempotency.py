@@ -344,3 +344,87 @@ def test_fingerprint_ignores_key_order_and_whitespace(
     assert service.fingerprint(
         "POST", "/x", b"", compact, "application/json"
     ) != service.fingerprint("POST", "/y", b"", compact, "application/json")
+
+
+def test_purge_deletes_only_expired_keys(
+    kit_client: TestClient, settings: Settings, observer: Session
+) -> None:
+    expired, live = new_key(), new_key()
+    for key in (expired, live):
+        kit_client.post(
+            ORDERS, json={"nonce": uuid.uuid4().hex, "amount": 1}, headers={"Idempotency-Key": key}
+        )
+    engine = create_db_engine(settings)
+    try:
+        factory = create_session_factory(engine)
+        with session_scope(factory) as session:
+            session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.key == expired)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        with session_scope(factory) as session:
+            deleted = service.purge_expired(session, now=utcnow(), limit=10_000)
+    finally:
+        engine.dispose()
+    assert deleted >= 1
+    assert stored_row(observer, expired) is None
+    assert stored_row(observer, live) is not None
+
+
+def test_a_5xx_after_the_changes_committed_is_never_run_again(
+    kit_app: FastAPI, observer: Session
+) -> None:
+    """The request's transaction marks the claim in the same commit as its effects, so a lost
+    answer leads to `idempotency_outcome_unknown`, not a second execution."""
+    nonce, key = uuid.uuid4().hex, new_key()
+    payload = {"nonce": nonce, "amount": 8}
+    headers = {"Idempotency-Key": key}
+    with TestClient(kit_app, raise_server_exceptions=False) as api:
+        first = api.post(f"{PREFIX}/orders-answer-badly", json=payload, headers=headers)
+        retry = api.post(f"{PREFIX}/orders-answer-badly", json=payload, headers=headers)
+    assert first.status_code == 500
+    assert committed(observer, nonce) == 1
+    assert retry.status_code == 409, retry.text
+    assert retry.json()["error"] == "idempotency_outcome_unknown"
+    assert "will not be run again" in retry.json()["detail"]
+    assert runs(kit_app, nonce) == 1
+    row = stored_row(observer, key)
+    assert row is not None and row.effects_committed_at is not None
+
+
+def test_a_dead_holder_that_committed_is_not_taken_over(
+    kit_client: TestClient, kit_app: FastAPI, settings: Settings
+) -> None:
+    nonce, key = uuid.uuid4().hex, new_key()
+    body = f'{{"nonce":"{nonce}","amount":4}}'.encode()
+    engine = create_db_engine(settings)
+    try:
+        with session_scope(create_session_factory(engine)) as session:
+            held = service.claim(
+                session,
+                FieldCipher.from_spec(
+                    settings.data_encryption_keys.get_secret_value(),
+                    settings.data_encryption_active_key,
+                ),
+                scope="ip:testclient",
+                key=key,
+                fingerprint=service.fingerprint("POST", ORDERS, b"", body, "application/json"),
+                now=utcnow() - timedelta(minutes=5),
+                lease=timedelta(seconds=30),
+                ttl=timedelta(days=1),
+            )
+            assert isinstance(held, service.Claim)
+            session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.id == held.row_id)
+                .values(effects_committed_at=utcnow() - timedelta(minutes=4))
+            )
+    finally:
+        engine.dispose()
+    response = kit_client.post(
+        ORDERS, content=body, headers={"Idempotency-Key": key, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"] == "idempotency_outcome_unknown"
+    assert runs(kit_app, nonce) == 0

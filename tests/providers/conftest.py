@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.db import SessionFactory, create_db_engine, create_session_factory
-from tests.backend.conftest import SettingsFactory, WorkerProcess  # noqa: F401
 from backend.providers.webhooks.signing import (
     SIGNATURE_HEADER,
     WebhookVerificationError,
     verify_signature,
 )
 from tests.auth.conftest import bearer, create_key, create_provider  # noqa: F401
-from tests.backend.conftest import (  # noqa: F401 - fixtures re-exported for these tests
+from tests.backend.conftest import (  # noqa: F401  # noqa: F401 - fixtures re-exported for these tests
+    SettingsFactory,
+    WorkerProcess,
     _no_credagg_env,
     app,
     backend_database_url,
@@ -98,7 +99,7 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             timestamp, error = receiver.verify(body, self.headers.get(SIGNATURE_HEADER, ""))
             with receiver.lock:
@@ -119,7 +120,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the sender gave up (timeout test)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return Handler
@@ -141,7 +142,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def session_factory(settings: Settings) -> Iterator[SessionFactory]:
+def session_factory(settings: Settings) -> Iterator[SessionFactory]:  # noqa: F811
     engine = create_db_engine(settings)
     try:
         yield create_session_factory(engine)

@@ -35,8 +35,11 @@ def test_profile_round_trip_with_contact_encrypted_at_rest(
     changed = client.patch(
         "/v1/provider/profile",
         headers=auth,
-        json={"display_name": "Acme Lending", "contact_email": "ops@acme.example",
-              "contact_phone": "+442071234567"},
+        json={
+            "display_name": "Acme Lending",
+            "contact_email": "ops@acme.example",
+            "contact_phone": "+442071234567",
+        },
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["contact_email"] == "ops@acme.example"
@@ -60,9 +63,7 @@ def test_profile_validation_names_the_field(
     assert response.json()["errors"][0]["field"] == "body.contact_phone"
 
 
-def test_rate_card_put_get_versions(
-    client: TestClient, lender: tuple[int, dict[str, str]]
-) -> None:
+def test_rate_card_put_get_versions(client: TestClient, lender: tuple[int, dict[str, str]]) -> None:
     _, auth = lender
     missing = client.get("/v1/provider/rate-card", headers=auth)
     assert missing.status_code == 404
@@ -89,7 +90,10 @@ def test_rate_card_rule_error_is_a_422_naming_the_field_and_fix(
     assert body["error"] == "validation_error"
     problem = body["errors"][0]
     assert problem["field"] == "body.apr_bands"
-    assert "fall in no band" in problem["message"] and "start band 590-669 at 580" in problem["message"]
+    assert (
+        "fall in no band" in problem["message"]
+        and "start band 590-669 at 580" in problem["message"]
+    )
 
 
 def test_webhook_secret_is_shown_once_and_stored_encrypted(
@@ -212,3 +216,18 @@ def test_deliveries_paginate_newest_first(
     assert rest["next_before"] is None
     detail = client.get(f"/v1/provider/webhook/deliveries/{ids[0]}", headers=auth).json()
     assert detail["payload"] == {"n": 0} and detail["attempts"] == []
+
+
+def test_openapi_documents_the_provider_api(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/v1/provider/profile",
+        "/v1/provider/rate-card",
+        "/v1/provider/webhook",
+        "/v1/provider/webhook/rotate-secret",
+        "/v1/provider/webhook/deliveries",
+        "/v1/provider/webhook/deliveries/{delivery_id}/redeliver",
+    ):
+        assert path in paths, path
+    assert "404" in paths["/v1/provider/rate-card"]["get"]["responses"]

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from backend.config import Settings
 from backend.db import SessionFactory, session_scope
+from backend.providers.deps import DISPATCHER_STATE
 from backend.providers.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from backend.providers.pii import field_cipher
 from backend.providers.service import (
@@ -196,7 +197,10 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(
     [old_secret] = receiver.secrets
     with session_scope(session_factory) as session:
         rotated = rotate_secret(
-            session, provider_id, cipher=field_cipher(settings), grace=timedelta(hours=1),
+            session,
+            provider_id,
+            cipher=field_cipher(settings),
+            grace=timedelta(hours=1),
             now=clock(),
         )
     assert rotated.secret is not None and rotated.secret != old_secret
@@ -246,8 +250,12 @@ def test_redelivery_rearms_a_failed_delivery_with_a_fresh_schedule(
     provider_id, key = create_provider(settings)
     with session_scope(session_factory) as session:
         view = put_webhook(
-            session, provider_id, receiver.url, settings=settings,
-            cipher=field_cipher(settings), now=clock(),
+            session,
+            provider_id,
+            receiver.url,
+            settings=settings,
+            cipher=field_cipher(settings),
+            now=clock(),
         )
     receiver.secrets, receiver.clock = [view.secret or ""], clock.unix
     receiver.fail_next = 10**6
@@ -256,12 +264,15 @@ def test_redelivery_rearms_a_failed_delivery_with_a_fresh_schedule(
         clock.advance(timedelta(hours=12))
     receiver.fail_next = 1
 
+    queued = Recorder()
+    setattr(client.app.state, DISPATCHER_STATE, queued)  # type: ignore[attr-defined]
     response = client.post(
         f"/v1/provider/webhook/deliveries/{delivery_id}/redeliver", headers=bearer(key)
     )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "pending"
-    # The API enqueued the task for a real clock; drive it with ours (the row is due already).
+    assert queued.sent == [delivery_id]  # queued once the request committed
+    # The API re-armed it on the real clock; re-arm on ours to drive the schedule.
     with session_scope(session_factory) as session:
         redeliver(session, provider_id, delivery_id, now=clock())
     first = sender.attempt(delivery_id)

@@ -116,7 +116,9 @@ def _card_with(bands: list[tuple[int, int]]) -> dict[str, Any]:
 
 
 @given(bands=tilings(), order=st.randoms())
-def test_contiguous_bands_are_accepted_in_any_order(bands: list[tuple[int, int]], order: Any) -> None:
+def test_contiguous_bands_are_accepted_in_any_order(
+    bands: list[tuple[int, int]], order: Any
+) -> None:
     shuffled = list(bands)
     order.shuffle(shuffled)
     card = RateCard.model_validate(_card_with(shuffled))
@@ -125,7 +127,11 @@ def test_contiguous_bands_are_accepted_in_any_order(bands: list[tuple[int, int]]
     assert card.apr_for_score(bands[0][0] - 1) is None
 
 
-@given(bands=tilings().filter(lambda b: len(b) >= 2), which=st.integers(0), shift=st.integers(-20, 20).filter(bool))
+@given(
+    bands=tilings().filter(lambda b: len(b) >= 2),
+    which=st.integers(0),
+    shift=st.integers(-20, 20).filter(bool),
+)
 def test_moving_one_boundary_opens_a_gap_or_an_overlap(
     bands: list[tuple[int, int]], which: int, shift: int
 ) -> None:

@@ -123,7 +123,11 @@ def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[
             process = subprocess.Popen(
                 args,
                 cwd=ROOT,
-                env=worker_env(crash_settings),
+                env={
+                    **worker_env(crash_settings),
+                    "CREDAGG_CHAINS_FILE": str(crash_settings.chains_file),
+                    "CREDAGG_ANCHOR_MAX_RECEIPTS": str(crash_settings.anchor_max_receipts),
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

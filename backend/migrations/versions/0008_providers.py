@@ -11,6 +11,7 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,7 +25,7 @@ _BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _TS = sa.DateTime(timezone=True)
 
 
-def _provider_pk(table: str) -> list[sa.SchemaItem]:
+def _provider_pk(table: str) -> list[Any]:
     return [
         sa.Column("provider_id", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("owner", sa.String(length=32), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("effects_committed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_headers", sa.JSON(), nullable=True),
         sa.Column("response_body", sa.Text(), nullable=True),
