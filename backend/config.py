@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=3600, ge=60)
     api_key_rotation_grace_seconds: int = Field(default=86400, ge=0)
 
+    # Provider webhooks: how often beat sweeps deliveries that are due (first tries whose
+    # enqueue was lost, and retries on the backoff schedule).
+    webhook_sweep_interval: float = Field(default=15.0, gt=0)
+
     # Audit log: its head is receipted (an `audit_checkpoint` receipt) this often.
     audit_checkpoint_interval: float = Field(default=300.0, gt=0)
 
@@ -118,6 +122,21 @@ class Settings(BaseSettings):
     rate_limit_per_wallet: int = Field(default=300, ge=0)
     rate_limit_per_api_key: int = Field(default=1200, ge=0)
     rate_limit_namespace: str = Field(default="credagg:ratelimit", min_length=1)
+
+    # Credit pipeline (`backend.credit`). The sanctions file is a deny-list of addresses, one per
+    # line (`#` comments); the assets file is the JSON registry of lendable assets (see
+    # `backend.credit.assets`). Timeouts are seconds: each provider gets `credit_provider_timeout`
+    # and the whole fan-out ends at `credit_fanout_deadline`. A provider's circuit breaker opens
+    # after `credit_breaker_failures` consecutive failures and lets one probe through after
+    # `credit_breaker_cooldown_seconds`. Quotes expire `credit_quote_ttl_seconds` after issue.
+    credit_sanctions_file: Path | None = None
+    credit_assets_file: Path | None = None
+    credit_provider_timeout: float = Field(default=2.0, gt=0, le=60)
+    credit_fanout_deadline: float = Field(default=5.0, gt=0, le=120)
+    credit_breaker_failures: int = Field(default=3, ge=1, le=1000)
+    credit_breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    credit_quote_ttl_seconds: int = Field(default=300, ge=10, le=86400)
+    credit_open_loan_gas: int = Field(default=300_000, ge=21_000)
 
     # HTTP service.
     log_level: LogLevel = "INFO"

@@ -99,7 +99,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "task": "audit.checkpoint",
         "schedule": settings.audit_checkpoint_interval,
     }
-    schedule["providers-deliver-due"] = {"task": "providers.deliver_due", "schedule": 15.0}
+    schedule["providers-deliver-due"] = {
+        "task": "providers.deliver_due",
+        "schedule": settings.webhook_sweep_interval,
+    }
+    schedule["idempotency-purge"] = {"task": "idempotency.purge_expired", "schedule": 3600.0}
     if settings.chains_file is not None:
         schedule["receipts-anchor"] = {
             "task": "receipts.anchor",

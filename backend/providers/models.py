@@ -184,3 +184,15 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+def _register_encrypted_columns() -> None:
+    """Let `credagg keys rotate-data-key` re-encrypt contact details and webhook secrets."""
+    from backend.kit.crypto_rotation import register_encrypted_column
+    from backend.providers.pii import ENCRYPTED_COLUMNS
+
+    for table, column in ENCRYPTED_COLUMNS:
+        register_encrypted_column(table, column, id_column="provider_id")
+
+
+_register_encrypted_columns()

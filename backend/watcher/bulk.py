@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import FromClause, Table, insert
 from sqlalchemy.orm import Session
 
 
-def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def bulk_insert(session: Session, table: FromClause, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert `rows` (dicts with the same keys) into a mapped class's `__table__`."""
     if not rows:
         return
+    if not isinstance(table, Table):
+        raise TypeError(f"bulk_insert needs a Table, not {type(table).__name__}")
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(insert(table), list(rows))

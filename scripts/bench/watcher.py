@@ -67,7 +67,7 @@ contract BenchEmitter {
     }
 }
 """
-SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # Anvil account 0 (unlocked)
+SENDER = Web3.to_checksum_address("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")  # Anvil #0
 
 
 @contextmanager
@@ -92,7 +92,8 @@ def deploy_emitter(w3: Web3) -> tuple[str, Any]:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": SENDER}))
     address = str(receipt["contractAddress"])
-    return address, w3.eth.contract(address=address, abi=artifact.abi)
+    contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+    return address, contract
 
 
 def generate(rpc_url: str, contract: Any, *, blocks: int, per_block: int) -> None:
@@ -153,7 +154,13 @@ def run_naive(
         started = time.perf_counter()
         for number in range(first, last + 1):
             block = w3.eth.get_block(number)
-            logs = w3.eth.get_logs({"fromBlock": number, "toBlock": number, "address": address})
+            logs = w3.eth.get_logs(
+                {
+                    "fromBlock": number,
+                    "toBlock": number,
+                    "address": Web3.to_checksum_address(address),
+                }
+            )
             with factory() as session:
                 for log in logs:
                     topics = [Web3.to_hex(t) for t in log["topics"]] + [None] * 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def test_production_accepts_fresh_secrets_from_the_environment(
     monkeypatch.setenv("CREDAGG_SECRET_KEY", values["secret_key"])
     monkeypatch.setenv("CREDAGG_SESSION_SECRET", values["session_secret"])
     monkeypatch.setenv("CREDAGG_RECEIPT_SIGNING_KEY", values["receipt_signing_key"])
+    monkeypatch.setenv(
+        "CREDAGG_DATA_ENCRYPTION_KEYS", "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+    monkeypatch.setenv("CREDAGG_DATA_ENCRYPTION_ACTIVE_KEY", "k1")
     settings = Settings(_env_file=None)
     assert settings.environment == "production"
     assert settings.secret_key.get_secret_value() == values["secret_key"]

@@ -41,8 +41,9 @@ EXPECTED_TABLES = {
     "provider_webhook_endpoints",
     "webhook_deliveries",
     "webhook_attempts",
+    "idempotency_keys",
 }
-HEAD = "0009_idempotency"
+HEAD = "0010_credit"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -9,8 +9,8 @@ duplicates); `/crash` and `/refuse` end in a 500 and a 409.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request

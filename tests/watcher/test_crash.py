@@ -61,7 +61,10 @@ def crash_settings(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps(
-            {"chain_id": devnet.chain_id, "contracts": {"ReceiptAnchor": {"address": anchors.address}}}
+            {
+                "chain_id": devnet.chain_id,
+                "contracts": {"ReceiptAnchor": {"address": anchors.address}},
+            }
         ),
         encoding="utf-8",
     )
@@ -91,13 +94,24 @@ def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[
             sys.executable,
             crash_settings,
             beat=False,
-            extra=("--queues", queue, "--hostname", f"{queue}-{len(started)}@%h",
-                   "--without-mingle", "--without-gossip"),
+            extra=(
+                "--queues",
+                queue,
+                "--hostname",
+                f"{queue}-{len(started)}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ),
         )
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
             )
         worker = Worker(process, log_path)
         started.append(worker)
