@@ -65,9 +65,7 @@ class AssetRegistry:
         return [asset for asset in self.assets if asset.symbol == symbol]
 
     def get(self, symbol: str, chain_id: int) -> AssetEntry | None:
-        return next(
-            (a for a in self.assets if a.symbol == symbol and a.chain_id == chain_id), None
-        )
+        return next((a for a in self.assets if a.symbol == symbol and a.chain_id == chain_id), None)
 
     def require(self, symbol: str, chain_id: int | None, field: str) -> list[AssetEntry]:
         """The registry entries of `symbol` (on `chain_id` if given), else a 422 naming `field`."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from backend.config import Settings
 from backend.credit.pricing.defi_rates import KinkedRateModel, PoolState
 from chain_adapters.base import ContractCall
@@ -142,7 +144,9 @@ class ChainReader:
             slope2=read("slope2"),
             optimal_utilization=read("optimalUtilization"),
         )
-        state = PoolState(total_supplied=read("totalSupplied"), total_borrowed=read("totalBorrowed"))
+        state = PoolState(
+            total_supplied=read("totalSupplied"), total_borrowed=read("totalBorrowed")
+        )
         rate_after = read("borrowRateAfter", amount) if amount <= state.cash else -1
         return PoolSnapshot(model, state, rate_after)
 
@@ -163,7 +167,8 @@ class ChainReader:
         aggregator = self.aggregator(chain_id)
         if aggregator is None:
             return 0
-        return int(self._call(chain_id, aggregator, AGGREGATOR_ABI, "nonces", borrower))
+        account = to_checksum_address(borrower)
+        return int(self._call(chain_id, aggregator, AGGREGATOR_ABI, "nonces", account))
 
     def loans_of(self, chain_id: int, borrower: str, *, scan_limit: int = 1000) -> list[ChainLoan]:
         """The borrower's loans on CreditAggregator, scanning the newest `scan_limit` ids.

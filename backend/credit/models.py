@@ -78,7 +78,9 @@ class CreditRequest(Base):
 
 
 class CreditQuote(Base):
-    """One normalised quote; `document` is the QuoteV1 shown, `typed_data` what to sign."""
+    """One normalised quote: `document` is the QuoteV1 (as in the receipt), `figures` the
+    figures QuoteV1 has no field for (Reg Z APR, health factor, rateBps), `typed_data` the
+    EIP-712 acceptance the borrower signs."""
 
     __tablename__ = "credit_quotes"
     __table_args__ = (
@@ -96,6 +98,7 @@ class CreditQuote(Base):
     rank: Mapped[int | None] = mapped_column(Integer)
     excluded_reason: Mapped[str | None] = mapped_column(Text)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
     typed_data: Mapped[dict[str, Any]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

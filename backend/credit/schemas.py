@@ -110,6 +110,7 @@ class QuoteView(BaseModel):
     excluded_reason: str | None = None
     expires_at: datetime
     quote: dict[str, Any] = Field(description="The QuoteV1 figures as in the receipt.")
+    figures: dict[str, Any] = Field(description="Reg Z APR, health factor, rateBps...")
     typed_data: dict[str, Any] = Field(description="EIP-712 Acceptance to sign to accept.")
 
 

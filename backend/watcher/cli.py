@@ -100,5 +100,6 @@ def rebuild_command(
         finally:
             engine.dispose()
     except (ChainError, CredaggError) as exc:
-        raise _fail(str(exc) + (f" ({exc.hint})" if getattr(exc, "hint", None) else "")) from None
+        hint = getattr(exc, "hint", None)
+        raise _fail(f"{exc} ({hint})" if hint else str(exc)) from None
     console.print(f"rebuilt {chain}: {replayed} logs replayed")

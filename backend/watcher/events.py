@@ -8,7 +8,7 @@ watcher needs neither the compiler nor web3 contract objects in its hot path.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi import decode
@@ -30,6 +30,16 @@ class EventSpec:
 
     name: str
     params: tuple[EventParam, ...]
+    # Derived once (decode runs per log on the hot path).
+    _indexed: tuple[EventParam, ...] = field(init=False, repr=False, compare=False)
+    _plain: tuple[EventParam, ...] = field(init=False, repr=False, compare=False)
+    _static: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain = tuple(p for p in self.params if not p.indexed)
+        object.__setattr__(self, "_indexed", tuple(p for p in self.params if p.indexed))
+        object.__setattr__(self, "_plain", plain)
+        object.__setattr__(self, "_static", all(_is_static_word(p.type) for p in plain))
 
     @classmethod
     def parse(cls, signature: str) -> EventSpec:
@@ -62,7 +72,7 @@ class EventSpec:
             else:
                 values[param.name] = _word(param.type, raw)
         plain = self._plain
-        if plain and all(_is_static_word(p.type) for p in plain):
+        if plain and self._static:
             # Static words only (the common case): slice instead of eth_abi's generic decoder,
             # which is several times slower and dominated a 100,000-log backfill.
             if len(data) < 32 * len(plain):
@@ -73,14 +83,6 @@ class EventSpec:
             decoded = decode([p.type for p in plain], data)
             values.update(zip((p.name for p in plain), decoded, strict=True))
         return values
-
-    @property
-    def _indexed(self) -> list[EventParam]:
-        return [p for p in self.params if p.indexed]
-
-    @property
-    def _plain(self) -> list[EventParam]:
-        return [p for p in self.params if not p.indexed]
 
 
 def _is_static_word(abi_type: str) -> bool:

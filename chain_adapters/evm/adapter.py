@@ -226,7 +226,7 @@ class EvmAdapter(ChainAdapter):
             logs.append(
                 Log(
                     address=checksum,
-                    topics=tuple(t.lower() for t in entry["topics"]),
+                    topics=tuple(map(str.lower, entry["topics"])),
                     data=bytes.fromhex(entry["data"][2:]),
                     block_number=int(entry["blockNumber"], 16),
                     block_hash=entry["blockHash"].lower(),

@@ -97,7 +97,10 @@ def deploy_emitter(w3: Web3) -> tuple[str, Any]:
 
 
 def generate(rpc_url: str, contract: Any, *, blocks: int, per_block: int) -> None:
-    """One emitMany call per block (automine mines each send at once)."""
+    """One emitMany call per block: automine off, then send + `evm_mine`, one pair per block.
+
+    (With automine on, Anvil mines a deep pool of sends slowly, far below one block per send.)
+    """
     data = contract.encode_abi("emitMany", args=[per_block])
     tx = {
         "from": SENDER,
@@ -106,20 +109,24 @@ def generate(rpc_url: str, contract: Any, *, blocks: int, per_block: int) -> Non
         "gas": hex(60_000 + per_block * 4_000),
     }
     with requests.Session() as http:
-        for i in range(blocks):
+
+        def call(method: str, params: list[Any]) -> Any:
             answer = http.post(
                 rpc_url,
-                json={"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction", "params": [tx]},
+                json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                 timeout=60,
             ).json()
             if "error" in answer:
-                raise RuntimeError(f"sending failed: {answer['error']}")
-    # Automine works through the pool asynchronously: wait until every send is mined.
-    w3 = Web3(Web3.HTTPProvider(rpc_url))
-    while w3.eth.get_transaction_count(SENDER, "latest") < w3.eth.get_transaction_count(
-        SENDER, "pending"
-    ):
-        time.sleep(0.2)
+                raise RuntimeError(f"{method} failed: {answer['error']}")
+            return answer["result"]
+
+        call("evm_setAutomine", [False])
+        try:
+            for _ in range(blocks):
+                call("eth_sendTransaction", [tx])
+                call("evm_mine", [])
+        finally:
+            call("evm_setAutomine", [True])
 
 
 def run_watcher(url: str, rpc_url: str, chain: Any, address: str, first: int) -> tuple[int, float]:

@@ -42,6 +42,12 @@ EXPECTED_TABLES = {
     "webhook_deliveries",
     "webhook_attempts",
     "idempotency_keys",
+    "credit_wallet_kyc",
+    "credit_defi_pools",
+    "credit_requests",
+    "credit_quotes",
+    "credit_provider_outcomes",
+    "credit_circuit_breakers",
 }
 HEAD = "0010_credit"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -164,9 +164,9 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
             worker = start_worker()
             assert wait_for(worker.ready, timeout=60), worker.log()
             deadline = time.monotonic() + rng.uniform(0.2, 2.0)
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline:  # a backlog: the worker is busy when killed
                 celery.send_task("watcher.ingest", queue=queue)
-                time.sleep(0.1)
+                time.sleep(0.02)
             worker.kill()
             log = worker.log()
             if log.count("] received") > log.count("] succeeded in"):

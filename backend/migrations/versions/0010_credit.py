@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("rank", sa.Integer(), nullable=True),
         sa.Column("excluded_reason", sa.Text(), nullable=True),
         sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("figures", sa.JSON(), nullable=False),
         sa.Column("typed_data", sa.JSON(), nullable=False),
         sa.Column("expires_at", _TS, nullable=False),
         sa.Column("created_at", _TS, nullable=False),
@@ -97,8 +98,7 @@ def upgrade() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("created_at", _TS, nullable=False),
         sa.CheckConstraint(
-            "outcome IN ('quoted', 'timed_out', 'declined', 'error', 'circuit_open', "
-            "'ineligible')",
+            "outcome IN ('quoted', 'timed_out', 'declined', 'error', 'circuit_open', 'ineligible')",
             name=op.f("ck_credit_provider_outcomes_outcome"),
         ),
         _fk("credit_provider_outcomes", "request_id", "credit_requests.id"),

@@ -1,0 +1,458 @@
+"""The credit request pipeline (no HTTP, flushes, never commits).
+
+compliance (sanctions -> 403 before anything is sent; KYC tier vs each card) -> interim risk
+profile -> eligible providers -> circuit breakers -> concurrent fan-out (per-provider timeout,
+one overall deadline) -> normalise -> rank -> persist request, quotes, per-provider outcomes ->
+one quote_set receipt. The fan-out runs on its own event loop in the request's worker thread:
+the endpoint is sync (the session is sync), and nothing in the loop touches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import httpx
+from sqlalchemy.orm import Session
+
+from backend.config import Settings
+from backend.credit import circuit_breaker
+from backend.credit.assets import AssetEntry, AssetRegistry, asset_registry
+from backend.credit.chain import ChainReader
+from backend.credit.circuit_breaker import Admission
+from backend.credit.compliance import kyc_tier, screen_sanctions
+from backend.credit.exceptions import CreditRequestNotFound, UnknownAsset
+from backend.credit.fanout import Call, fan_out
+from backend.credit.models import CreditQuote, CreditRequest, Outcome, ProviderOutcome
+from backend.credit.normalise import Collateral, Normalised, Prices, asset_ref, normalise
+from backend.credit.pricing.collateral import price_from_feed
+from backend.credit.pricing.errors import PricingError
+from backend.credit.pricing.ranking import BorrowerConstraints, rank_quotes
+from backend.credit.quotes import request_view
+from backend.credit.repository import (
+    CreditRepository,
+    ProviderConfig,
+    WalletCreditRepository,
+)
+from backend.credit.risk import RiskProfile, risk_profile
+from backend.credit.schemas import CreditRequestIn, CreditRequestView
+from backend.credit.sources import Ask, SourceResult
+from backend.credit.sources.defi import quote_pool
+from backend.credit.sources.traditional import card_ineligibility, quote_card, quote_http
+from backend.kit.columns import utcnow
+from backend.kit.crypto import FieldCipher
+from backend.providers.models import ProviderKind
+from backend.providers.pii import ProviderSealer
+from backend.providers.rate_cards import RateCard
+from backend.providers.webhooks.delivery import signing_secrets
+from backend.receipts.models import ReceiptKind
+from backend.receipts.service import (
+    ReceiptDraft,
+    format_issued_at,
+    issue_receipts,
+    signer_from_settings,
+)
+from chain_adapters.exceptions import ChainError
+
+logger = logging.getLogger("credagg.credit")
+
+RANKING_RULE = "effective-annual-rate.total-cost.quote-id.v1"
+
+Source = Callable[[httpx.AsyncClient], Awaitable[SourceResult]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One eligible provider: where it would settle and how to ask it."""
+
+    provider_id: int
+    source: str
+    chain_id: int
+    run: Source
+
+
+@dataclass(frozen=True)
+class Market:
+    """Per chain: prices, gas price and the borrower's acceptance nonce, read once."""
+
+    prices: Prices
+    gas_wei: int
+    aggregator: str | None
+    nonce: int
+
+
+def create_credit_request(
+    session: Session,
+    wallet: str,
+    body: CreditRequestIn,
+    *,
+    settings: Settings,
+    reader: ChainReader,
+    cipher: FieldCipher,
+    now: datetime | None = None,
+) -> CreditRequestView:
+    now = now or utcnow()
+    wallet = wallet.lower()
+    screen_sanctions(wallet, settings.credit_sanctions_file)
+    registry = asset_registry(settings.credit_assets_file)
+    debt_chains = {e.chain_id: e for e in registry.require(body.asset, body.chain_id, "asset")}
+    collateral = _collateral(registry, body)
+    tier = kyc_tier(session, wallet)
+    risk = risk_profile(session, wallet, reader=reader, now=now)
+    request_id = str(uuid.uuid4())
+    expires_at = now + timedelta(seconds=settings.credit_quote_ttl_seconds)
+    respond_by = now + timedelta(seconds=settings.credit_fanout_deadline)
+    default_chain = (
+        collateral.entry.chain_id
+        if collateral and collateral.entry.chain_id in debt_chains
+        else next(iter(debt_chains))
+    )
+    ask = Ask(
+        request_id=request_id,
+        wallet=wallet,
+        asset=body.asset,
+        amount=int(body.amount),
+        term_days=body.term_days,
+        chain_id=default_chain,
+        score=risk.score,
+        reasons=risk.reasons,
+        collateral=body.collateral.model_dump() if body.collateral else None,
+        respond_by=format_issued_at(respond_by),
+    )
+
+    outcomes: dict[int, SourceResult] = {}
+    plans: list[Plan] = []
+    for config in CreditRepository(session).active_providers():
+        pid = config.provider.id
+        plan_or_reason = _plan(config, ask, debt_chains, collateral, tier, cipher, reader, now)
+        if isinstance(plan_or_reason, str):
+            outcomes[pid] = SourceResult(Outcome.INELIGIBLE, reason=plan_or_reason)
+            continue
+        admission = circuit_breaker.admit(
+            session, pid, now=now, cooldown=settings.credit_breaker_cooldown_seconds
+        )
+        if admission is Admission.SKIP:
+            outcomes[pid] = SourceResult(
+                Outcome.CIRCUIT_OPEN,
+                reason="skipped: the provider failed repeatedly; its circuit breaker is open "
+                "until a probe after the cool-down succeeds",
+            )
+            continue
+        plans.append(plan_or_reason)
+
+    chains = sorted({plan.chain_id for plan in plans})
+    results, markets = asyncio.run(
+        _gather(plans, chains, reader, registry, body, collateral, wallet, settings)
+    )
+    for pid, result in results.items():
+        circuit_breaker.record(
+            session,
+            pid,
+            success=not result.counts_as_failure,
+            now=utcnow(),
+            threshold=settings.credit_breaker_failures,
+        )
+    outcomes.update(results)
+
+    normalised: dict[int, tuple[Plan, Normalised]] = {}
+    for plan in plans:
+        result = outcomes[plan.provider_id]
+        if result.outcome is not Outcome.QUOTED or result.quote is None:
+            continue
+        market = markets[plan.chain_id]
+        try:
+            normalised[plan.provider_id] = (
+                plan,
+                normalise(
+                    result.quote,
+                    quote_id=str(uuid.uuid4()),
+                    provider_id=plan.provider_id,
+                    source=plan.source,
+                    amount=ask.amount,
+                    term_days=ask.term_days,
+                    debt=debt_chains[plan.chain_id],
+                    collateral=collateral,
+                    prices=market.prices,
+                    gas_wei=market.gas_wei,
+                    start=now.date(),
+                    expires_at=expires_at,
+                    borrower=wallet,
+                    aggregator=market.aggregator,
+                    nonce=market.nonce,
+                ),
+            )
+        except PricingError as exc:
+            outcomes[plan.provider_id] = SourceResult(
+                Outcome.ERROR, reason=f"could not be priced: {exc.detail}"
+            )
+
+    constraints = BorrowerConstraints(
+        max_apr=body.constraints.max_apr, preference=body.constraints.secured
+    )
+    ranking = rank_quotes([n.ranking for _, n in normalised.values()], constraints)
+    rank_of = {q.quote_id: index + 1 for index, q in enumerate(ranking.ranked)}
+    excluded = {e.quote.quote_id: e.reason for e in ranking.excluded}
+
+    request = CreditRequest(
+        id=request_id,
+        wallet=wallet,
+        asset=body.asset,
+        chain_id=body.chain_id,
+        amount=str(ask.amount),
+        term_days=body.term_days,
+        purpose=body.purpose,
+        collateral=ask.collateral,
+        constraints=body.constraints.model_dump(mode="json"),
+        risk_score=risk.score,
+        risk_reasons=list(risk.reasons),
+        created_at=now,
+    )
+    quotes = [
+        CreditQuote(
+            id=n.ranking.quote_id,
+            request_id=request_id,
+            provider_id=plan.provider_id,
+            source=plan.source,
+            chain_id=plan.chain_id,
+            rank=rank_of.get(n.ranking.quote_id),
+            excluded_reason=excluded.get(n.ranking.quote_id),
+            document=n.document,
+            figures=n.figures,
+            typed_data=n.typed_data,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        for plan, n in normalised.values()
+    ]
+    rows = [
+        ProviderOutcome(
+            request_id=request_id,
+            provider_id=pid,
+            outcome=result.outcome.value,
+            reason=result.reason,
+            duration_ms=result.duration_ms,
+            created_at=now,
+        )
+        for pid, result in sorted(outcomes.items())
+    ]
+    repo = CreditRepository(session)
+    repo.add_all([request])
+    repo.add_all([*quotes, *rows])
+    ranked = sorted((q for q in quotes if q.rank is not None), key=lambda q: q.rank or 0)
+    if ranked:
+        request.quote_set_receipt_id = _issue_quote_set(
+            session, request, ranked, debt_chains[ranked[0].chain_id], settings, now
+        )
+        session.flush()
+    _log(request, risk, outcomes)
+    return request_view(request, quotes, rows)
+
+
+def get_credit_request(session: Session, wallet: str, request_id: str) -> CreditRequestView:
+    repo = WalletCreditRepository(session, wallet.lower())
+    request = repo.request(request_id)
+    if request is None:
+        raise CreditRequestNotFound(
+            f"No credit request {request_id!r} belongs to this wallet.",
+            hint="Use the id returned by POST /v1/credit-requests, signed in as the same wallet.",
+        )
+    return request_view(request, repo.quotes(request_id), repo.outcomes(request_id))
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+def _collateral(registry: AssetRegistry, body: CreditRequestIn) -> Collateral | None:
+    if body.collateral is None:
+        return None
+    entry = registry.require(body.collateral.asset, body.collateral.chain_id, "collateral.asset")[0]
+    if entry.liquidation_threshold is None:
+        raise UnknownAsset(
+            f"collateral.asset: {entry.symbol} on chain {entry.chain_id} is not accepted "
+            "as collateral (it has no liquidation threshold).",
+            hint="Offer an asset configured as collateral, or ask for unsecured credit.",
+        )
+    return Collateral(entry, int(body.collateral.amount))
+
+
+def _plan(
+    config: ProviderConfig,
+    ask: Ask,
+    debt_chains: dict[int, AssetEntry],
+    collateral: Collateral | None,
+    tier: int,
+    cipher: FieldCipher,
+    reader: ChainReader,
+    now: datetime,
+) -> Plan | str:
+    """How to ask this provider, or why it is not eligible."""
+    pid = config.provider.id
+    if config.provider.kind == ProviderKind.DEFI.value:
+        pool = config.pool
+        if pool is None:
+            return "no lending pool is registered for this DeFi provider"
+        if pool.asset != ask.asset:
+            return f"its pool lends {pool.asset}, not {ask.asset}"
+        if pool.chain_id not in debt_chains:
+            return f"its pool is on chain {pool.chain_id}, which the request excludes"
+        if collateral is not None and collateral.entry.chain_id != pool.chain_id:
+            return f"its pool is on chain {pool.chain_id}; the collateral is on another chain"
+        reader_ask = _on_chain(ask, pool.chain_id)
+        address = pool.pool_address
+
+        async def run_pool(_client: httpx.AsyncClient) -> SourceResult:
+            return await quote_pool(reader, reader_ask, pool=address)
+
+        return Plan(pid, "defi", pool.chain_id, run_pool)
+
+    card = RateCard.model_validate(config.rate_card.document) if config.rate_card else None
+    if card is not None:
+        reason = card_ineligibility(card, ask, kyc_tier=tier)
+        if reason is not None:
+            return reason
+    if config.webhook is not None:
+        secrets = signing_secrets(config.webhook, ProviderSealer(cipher, pid), now)
+        url = config.webhook.url
+
+        async def run_http(client: httpx.AsyncClient) -> SourceResult:
+            return await quote_http(client, ask, url=url, secrets=secrets)
+
+        return Plan(pid, "traditional", ask.chain_id, run_http)
+    if card is None:
+        return "has neither a quote endpoint nor a rate card"
+    rate_card = card
+
+    async def run_card(_client: httpx.AsyncClient) -> SourceResult:
+        return quote_card(rate_card, ask)
+
+    return Plan(pid, "traditional", ask.chain_id, run_card)
+
+
+def _on_chain(ask: Ask, chain_id: int) -> Ask:
+    return replace(ask, chain_id=chain_id)
+
+
+async def _gather(
+    plans: list[Plan],
+    chains: list[int],
+    reader: ChainReader,
+    registry: AssetRegistry,
+    body: CreditRequestIn,
+    collateral: Collateral | None,
+    wallet: str,
+    settings: Settings,
+) -> tuple[dict[int, SourceResult], dict[int, Market]]:
+    market_reads = asyncio.gather(
+        *(
+            asyncio.wait_for(
+                asyncio.to_thread(_read_market, reader, registry, cid, body, collateral, wallet),
+                settings.credit_fanout_deadline,
+            )
+            for cid in chains
+        ),
+        return_exceptions=True,
+    )
+    async with httpx.AsyncClient(timeout=settings.credit_provider_timeout) as client:
+        calls = [Call(plan.provider_id, _bind(plan.run, client)) for plan in plans]
+        results = await fan_out(
+            calls,
+            provider_timeout=settings.credit_provider_timeout,
+            deadline=settings.credit_fanout_deadline,
+        )
+    markets: list[Market | BaseException] = await market_reads
+    by_chain: dict[int, Market] = {}
+    for cid, market in zip(chains, markets, strict=True):
+        if isinstance(market, BaseException):
+            logger.warning(
+                "market read failed: %r", market, extra={"chain_id": cid, "error": repr(market)}
+            )
+            by_chain[cid] = Market(Prices(), 0, reader.aggregator(cid), 0)
+        else:
+            by_chain[cid] = market
+    return results, by_chain
+
+
+def _bind(run: Source, client: httpx.AsyncClient) -> Callable[[], Awaitable[SourceResult]]:
+    def bound() -> Awaitable[SourceResult]:
+        return run(client)
+
+    return bound
+
+
+def _read_market(
+    reader: ChainReader,
+    registry: AssetRegistry,
+    chain_id: int,
+    body: CreditRequestIn,
+    collateral: Collateral | None,
+    wallet: str,
+) -> Market:
+    def price(feed: str | None) -> Decimal | None:
+        if feed is None:
+            return None
+        try:
+            return price_from_feed(*reader.feed_price(chain_id, feed))
+        except (ChainError, PricingError):
+            return None
+
+    debt = registry.get(body.asset, chain_id)
+    native_feed = registry.native_price_feeds.get(chain_id)
+    prices = Prices(
+        debt=price(debt.price_feed if debt else None),
+        collateral=price(collateral.entry.price_feed if collateral else None),
+        native=price(native_feed),
+    )
+    return Market(
+        prices=prices,
+        gas_wei=reader.gas_price(chain_id) * reader.settings.credit_open_loan_gas,
+        aggregator=reader.aggregator(chain_id),
+        nonce=reader.nonce(chain_id, wallet),
+    )
+
+
+def _issue_quote_set(
+    session: Session,
+    request: CreditRequest,
+    ranked: list[CreditQuote],
+    debt: AssetEntry,
+    settings: Settings,
+    now: datetime,
+) -> str:
+    payload = {
+        "credit_request_id": request.id,
+        "borrower": request.wallet,
+        "requested_asset": asset_ref(debt),
+        "requested_amount": request.amount,
+        "quotes": [q.document for q in ranked],
+        "ranking": [q.id for q in ranked],
+        "ranking_rule": RANKING_RULE,
+        "quoted_at": format_issued_at(now),
+    }
+    issued = issue_receipts(
+        session,
+        [
+            ReceiptDraft(
+                kind=ReceiptKind.QUOTE_SET,
+                tenant=f"wallet:{request.wallet}",
+                subject=f"credit-request:{request.id}",
+                payload=payload,
+            )
+        ],
+        signer=signer_from_settings(settings),
+    )
+    return str(issued[0].id)
+
+
+def _log(request: CreditRequest, risk: RiskProfile, outcomes: dict[int, SourceResult]) -> None:
+    counts: dict[str, int] = {}
+    for result in outcomes.values():
+        counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+    logger.info(
+        "credit request quoted",
+        extra={"credit_request_id": request.id, "risk_score": risk.score, "outcomes": counts},
+    )

@@ -1,0 +1,145 @@
+"""Traditional lenders: a signed HTTP quote request answered inline, or the lender's rate card.
+
+Wire protocol (documented for lenders; `scripts/example_lender.py` implements it):
+
+    POST <webhook url>
+    Credagg-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the whsec_ secret>
+    {"type": "credit_request.quote_requested", "id": "<event id>", "created_at": "...",
+     "data": {"request_id", "asset", "amount", "term_days", "chain_id", "collateral",
+              "risk_score", "risk_reasons", "respond_by"}}
+
+The lender answers within its timeout, with 200 and either
+    {"decision": "quote", "apr": "0.1150", "origination_fee": "2500", "address": "0x..."}
+or  {"decision": "decline", "reason": "..."}
+(`apr` a yearly fraction string, `origination_fee` smallest units of the asset, `address` the
+lender's on-chain address that goes into the EIP-712 terms). Anything else (non-2xx, malformed
+JSON) is an `error` and counts against the lender's circuit breaker; a decline does not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backend.credit.models import Outcome
+from backend.credit.sources import Ask, RawQuote, SourceResult
+from backend.providers.rate_cards import MAX_APR, RateCard
+from backend.providers.webhooks.signing import SIGNATURE_HEADER, signature_header
+
+EVENT_TYPE = "credit_request.quote_requested"
+#: Rate-card lenders have no address of their own in the provider profile yet (see report).
+NO_ADDRESS = "0x" + "00" * 20
+
+
+class QuoteAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    decision: Literal["quote", "decline"]
+    apr: Decimal | None = Field(default=None, ge=0, le=MAX_APR)
+    origination_fee: int = Field(default=0, ge=0)
+    address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+def request_body(ask: Ask) -> bytes:
+    envelope = {
+        "type": EVENT_TYPE,
+        "id": f"evt_{uuid.uuid4().hex}",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data": {
+            "request_id": ask.request_id,
+            "asset": ask.asset,
+            "amount": str(ask.amount),
+            "term_days": ask.term_days,
+            "chain_id": ask.chain_id,
+            "collateral": ask.collateral,
+            "risk_score": ask.score,
+            "risk_reasons": list(ask.reasons),
+            "respond_by": ask.respond_by,
+        },
+    }
+    return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
+
+
+async def quote_http(
+    client: httpx.AsyncClient, ask: Ask, *, url: str, secrets: list[str]
+) -> SourceResult:
+    """POST the signed request; the caller's timeout bounds the whole exchange."""
+    body = request_body(ask)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature_header(secrets, body, timestamp=int(time.time())),
+    }
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except httpx.TimeoutException:
+        return SourceResult(Outcome.TIMED_OUT, reason="no answer before the timeout")
+    except httpx.HTTPError as exc:
+        return SourceResult(
+            Outcome.ERROR, reason=f"request failed: {type(exc).__name__}", counts_as_failure=True
+        )
+    if response.status_code // 100 != 2:
+        return SourceResult(
+            Outcome.ERROR, reason=f"answered HTTP {response.status_code}", counts_as_failure=True
+        )
+    try:
+        answer = QuoteAnswer.model_validate_json(response.content)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return SourceResult(
+            Outcome.ERROR,
+            reason=f"malformed answer at {where}: {first['msg']}",
+            counts_as_failure=True,
+        )
+    if answer.decision == "decline":
+        return SourceResult(Outcome.DECLINED, reason=answer.reason or "declined by the lender")
+    if answer.apr is None or answer.address is None:
+        return SourceResult(
+            Outcome.ERROR, reason="a quote needs apr and address", counts_as_failure=True
+        )
+    if answer.origination_fee >= ask.amount:
+        return SourceResult(Outcome.ERROR, reason="origination_fee is not below the amount")
+    return SourceResult(
+        Outcome.QUOTED,
+        RawQuote(answer.apr, answer.origination_fee, answer.address.lower()),
+    )
+
+
+def card_fee(card: RateCard, asset: str, amount: int) -> int:
+    """The card's origination fee: bps of the principal (rounded down) plus the fixed part."""
+    return amount * card.origination_fee.bps // 10_000 + card.origination_fee.fixed.get(asset, 0)
+
+
+def card_ineligibility(card: RateCard, ask: Ask, *, kyc_tier: int) -> str | None:
+    """Why the card does not lend for `ask` (None: it does)."""
+    if card.required_kyc_tier > kyc_tier:
+        return f"requires KYC tier {card.required_kyc_tier}; the wallet has tier {kyc_tier}"
+    rule = card.amount_range(ask.asset)
+    if rule is None:
+        return f"does not lend {ask.asset}"
+    if not rule.min_amount <= ask.amount <= rule.max_amount:
+        return f"lends {ask.asset} from {rule.min_amount} to {rule.max_amount} units"
+    if ask.term_days not in card.terms_days:
+        return f"offers terms of {card.terms_days} days, not {ask.term_days}"
+    if card.apr_for_score(ask.score) is None:
+        return f"does not lend at risk score {ask.score}"
+    if ask.collateral is not None and card.max_ltv(str(ask.collateral["asset"])) is None:
+        return f"does not take {ask.collateral['asset']} as collateral"
+    if card_fee(card, ask.asset, ask.amount) >= ask.amount:
+        return "its origination fee would exceed the amount"
+    return None
+
+
+def quote_card(card: RateCard, ask: Ask) -> SourceResult:
+    apr = card.apr_for_score(ask.score)
+    assert apr is not None  # checked by card_ineligibility
+    return SourceResult(
+        Outcome.QUOTED, RawQuote(apr, card_fee(card, ask.asset, ask.amount), NO_ADDRESS)
+    )
