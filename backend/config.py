@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=3600, ge=60)
     api_key_rotation_grace_seconds: int = Field(default=86400, ge=0)
 
+    # Chain watcher: how often beat runs `watcher.ingest` for each configured chain.
+    watcher_interval: float = Field(default=1.0, gt=0)
+
     # Provider webhooks: how often beat sweeps deliveries that are due (first tries whose
     # enqueue was lost, and retries on the backoff schedule).
     webhook_sweep_interval: float = Field(default=15.0, gt=0)
@@ -137,6 +140,15 @@ class Settings(BaseSettings):
     credit_breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
     credit_quote_ttl_seconds: int = Field(default=300, ge=10, le=86400)
     credit_open_loan_gas: int = Field(default=300_000, ge=21_000)
+    # How far (basis points of APR) a DeFi pool's borrowRateAfter may move between quote and
+    # acceptance before the acceptance is refused (409 rate_moved); a borrower may send its own.
+    credit_max_rate_drift_bps: int = Field(default=25, ge=0, le=10_000)
+    # Fan-out under load (`backend.credit.pool_state`, `backend.credit.http_pool`): the chain head
+    # is read at most once per `credit_head_max_age` seconds per chain (pool state is read once
+    # per block for all requests); one shared HTTP client per process keeps at most
+    # `credit_http_max_connections` connections to lenders.
+    credit_head_max_age: float = Field(default=0.5, ge=0, le=60)
+    credit_http_max_connections: int = Field(default=512, ge=1, le=10_000)
 
     # HTTP service.
     log_level: LogLevel = "INFO"

@@ -109,7 +109,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "receipts.anchor",
             "schedule": settings.anchor_check_interval,
         }
-        schedule["watcher-ingest"] = {"task": "watcher.ingest", "schedule": 1.0}
+        schedule["watcher-ingest"] = {
+            "task": "watcher.ingest",
+            "schedule": settings.watcher_interval,
+        }
     return schedule
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.credit.loan_models import CreditLoan as CreditLoan  # registers credit_loans
 from backend.db import Base
 from backend.kit.columns import UTCDateTime, utcnow
 

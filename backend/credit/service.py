@@ -3,16 +3,21 @@
 compliance (sanctions -> 403 before anything is sent; KYC tier vs each card) -> interim risk
 profile -> eligible providers -> circuit breakers -> concurrent fan-out (per-provider timeout,
 one overall deadline) -> normalise -> rank -> persist request, quotes, per-provider outcomes ->
-one quote_set receipt. The fan-out runs on its own event loop in the request's worker thread:
-the endpoint is sync (the session is sync), and nothing in the loop touches the database.
+one quote_set receipt.
+
+Three phases, so the endpoint can be async and hold nothing while it waits on the network:
+`prepare_credit_request` (sync, read-only: the caller ends its transaction afterwards),
+`gather_quotes` (async, on the server's loop with the shared HTTP pool; breaker writes in short
+transactions of their own) and `finish_credit_request` (sync: normalise, rank, persist).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,13 +28,21 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.credit import circuit_breaker
 from backend.credit.assets import AssetEntry, AssetRegistry, asset_registry
+from backend.credit.breaker_repository import breaker_rows
 from backend.credit.chain import ChainReader
 from backend.credit.circuit_breaker import Admission
 from backend.credit.compliance import kyc_tier, screen_sanctions
 from backend.credit.exceptions import CreditRequestNotFound, UnknownAsset
 from backend.credit.fanout import Call, fan_out
-from backend.credit.models import CreditQuote, CreditRequest, Outcome, ProviderOutcome
+from backend.credit.models import (
+    CircuitBreaker,
+    CreditQuote,
+    CreditRequest,
+    Outcome,
+    ProviderOutcome,
+)
 from backend.credit.normalise import Collateral, Normalised, Prices, asset_ref, normalise
+from backend.credit.pool_state import PoolStateCache
 from backend.credit.pricing.collateral import price_from_feed
 from backend.credit.pricing.errors import PricingError
 from backend.credit.pricing.ranking import BorrowerConstraints, rank_quotes
@@ -44,6 +57,7 @@ from backend.credit.schemas import CreditRequestIn, CreditRequestView
 from backend.credit.sources import Ask, SourceResult
 from backend.credit.sources.defi import quote_pool
 from backend.credit.sources.traditional import card_ineligibility, quote_card, quote_http
+from backend.db import SessionFactory
 from backend.kit.columns import utcnow
 from backend.kit.crypto import FieldCipher
 from backend.providers.models import ProviderKind
@@ -86,16 +100,47 @@ class Market:
     nonce: int
 
 
-def create_credit_request(
+@dataclass(frozen=True)
+class Prepared:
+    """Everything the request learnt before the fan-out (phase 1, read-only)."""
+
+    now: datetime
+    wallet: str
+    body: CreditRequestIn
+    ask: Ask
+    debt_chains: dict[int, AssetEntry]
+    registry: AssetRegistry
+    collateral: Collateral | None
+    risk: RiskProfile
+    expires_at: datetime
+    outcomes: dict[int, SourceResult]  # decided without calling (ineligible, circuit open)
+    plans: list[Plan]
+    half_open: frozenset[int]  # a probe must be claimed before calling these
+    breakers: Mapping[int, CircuitBreaker]  # the breaker rows read in phase 1
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What the fan-out brought back (phase 2, no database transaction open)."""
+
+    results: dict[int, SourceResult]
+    markets: dict[int, Market]
+    fanout_seconds: float
+
+
+def prepare_credit_request(
     session: Session,
     wallet: str,
     body: CreditRequestIn,
     *,
     settings: Settings,
     reader: ChainReader,
+    pools: PoolStateCache,
     cipher: FieldCipher,
     now: datetime | None = None,
-) -> CreditRequestView:
+) -> Prepared:
+    """Phase 1: screen, score, pick eligible providers, read their breakers. Writes nothing, so
+    the caller may end this transaction before the network wait."""
     now = now or utcnow()
     wallet = wallet.lower()
     screen_sanctions(wallet, settings.credit_sanctions_file)
@@ -104,8 +149,6 @@ def create_credit_request(
     collateral = _collateral(registry, body)
     tier = kyc_tier(session, wallet)
     risk = risk_profile(session, wallet, reader=reader, now=now)
-    request_id = str(uuid.uuid4())
-    expires_at = now + timedelta(seconds=settings.credit_quote_ttl_seconds)
     respond_by = now + timedelta(seconds=settings.credit_fanout_deadline)
     default_chain = (
         collateral.entry.chain_id
@@ -113,7 +156,7 @@ def create_credit_request(
         else next(iter(debt_chains))
     )
     ask = Ask(
-        request_id=request_id,
+        request_id=str(uuid.uuid4()),
         wallet=wallet,
         asset=body.asset,
         amount=int(body.amount),
@@ -126,45 +169,104 @@ def create_credit_request(
     )
 
     outcomes: dict[int, SourceResult] = {}
-    plans: list[Plan] = []
+    eligible: list[Plan] = []
     for config in CreditRepository(session).active_providers():
-        pid = config.provider.id
-        plan_or_reason = _plan(config, ask, debt_chains, collateral, tier, cipher, reader, now)
+        plan_or_reason = _plan(config, ask, debt_chains, collateral, tier, cipher, pools, now)
         if isinstance(plan_or_reason, str):
-            outcomes[pid] = SourceResult(Outcome.INELIGIBLE, reason=plan_or_reason)
-            continue
-        admission = circuit_breaker.admit(
-            session, pid, now=now, cooldown=settings.credit_breaker_cooldown_seconds
-        )
-        if admission is Admission.SKIP:
-            outcomes[pid] = SourceResult(
-                Outcome.CIRCUIT_OPEN,
-                reason="skipped: the provider failed repeatedly; its circuit breaker is open "
-                "until a probe after the cool-down succeeds",
-            )
-            continue
-        plans.append(plan_or_reason)
+            outcomes[config.provider.id] = SourceResult(Outcome.INELIGIBLE, reason=plan_or_reason)
+        else:
+            eligible.append(plan_or_reason)
 
-    chains = sorted({plan.chain_id for plan in plans})
-    results, markets = asyncio.run(
-        _gather(plans, chains, reader, registry, body, collateral, wallet, settings)
+    breakers = breaker_rows(session, (plan.provider_id for plan in eligible))
+    plans: list[Plan] = []
+    half_open: set[int] = set()
+    cooldown = settings.credit_breaker_cooldown_seconds
+    for plan in eligible:
+        admission = circuit_breaker.assess(breakers, plan.provider_id, now=now, cooldown=cooldown)
+        if admission is Admission.SKIP:
+            outcomes[plan.provider_id] = _circuit_open()
+            continue
+        if admission is None:
+            half_open.add(plan.provider_id)
+        plans.append(plan)
+    return Prepared(
+        now=now,
+        wallet=wallet,
+        body=body,
+        ask=ask,
+        debt_chains=debt_chains,
+        registry=registry,
+        collateral=collateral,
+        risk=risk,
+        expires_at=now + timedelta(seconds=settings.credit_quote_ttl_seconds),
+        outcomes=outcomes,
+        plans=plans,
+        half_open=frozenset(half_open),
+        breakers=breakers,
     )
-    for pid, result in results.items():
-        circuit_breaker.record(
-            session,
-            pid,
-            success=not result.counts_as_failure,
+
+
+async def gather_quotes(
+    prepared: Prepared,
+    *,
+    settings: Settings,
+    reader: ChainReader,
+    client: httpx.AsyncClient,
+    sessions: SessionFactory,
+    deadline: float,
+) -> Gathered:
+    """Phase 2: claim half-open probes, fan out within `deadline` seconds, count the results
+    on the breakers. Breaker writes are short transactions of their own (never the request's),
+    so call this with no transaction of the request's session open."""
+    started = time.monotonic()
+    plans = prepared.plans
+    skipped: dict[int, SourceResult] = {}
+    if prepared.half_open:
+        won = await asyncio.to_thread(
+            circuit_breaker.claim_probes,
+            sessions,
+            prepared.half_open,
+            now=utcnow(),
+            cooldown=settings.credit_breaker_cooldown_seconds,
+        )
+        skipped = {pid: _circuit_open() for pid in prepared.half_open - won}
+        plans = [plan for plan in plans if plan.provider_id not in skipped]
+    remaining = max(0.0, deadline - (time.monotonic() - started))
+    chains = sorted({plan.chain_id for plan in plans})
+    results, markets = await _gather(
+        plans, chains, reader, prepared, client, settings, deadline=remaining
+    )
+    fanout_seconds = time.monotonic() - started
+    writes = {
+        pid: not result.counts_as_failure
+        for pid, result in results.items()
+        if circuit_breaker.needs_write(
+            prepared.breakers, pid, success=not result.counts_as_failure
+        )
+    }
+    if writes:
+        await asyncio.to_thread(
+            circuit_breaker.record_many,
+            sessions,
+            writes,
             now=utcnow(),
             threshold=settings.credit_breaker_failures,
         )
-    outcomes.update(results)
+    return Gathered({**skipped, **results}, markets, fanout_seconds)
 
+
+def finish_credit_request(
+    session: Session, prepared: Prepared, gathered: Gathered, *, settings: Settings
+) -> CreditRequestView:
+    """Phase 3: normalise, rank, persist the request, quotes, outcomes and the receipt."""
+    now, ask, body, wallet = prepared.now, prepared.ask, prepared.body, prepared.wallet
+    outcomes = {**prepared.outcomes, **gathered.results}
     normalised: dict[int, tuple[Plan, Normalised]] = {}
-    for plan in plans:
+    for plan in prepared.plans:
         result = outcomes[plan.provider_id]
         if result.outcome is not Outcome.QUOTED or result.quote is None:
             continue
-        market = markets[plan.chain_id]
+        market = gathered.markets[plan.chain_id]
         try:
             normalised[plan.provider_id] = (
                 plan,
@@ -175,20 +277,20 @@ def create_credit_request(
                     source=plan.source,
                     amount=ask.amount,
                     term_days=ask.term_days,
-                    debt=debt_chains[plan.chain_id],
-                    collateral=collateral,
+                    debt=prepared.debt_chains[plan.chain_id],
+                    collateral=prepared.collateral,
                     prices=market.prices,
                     gas_wei=market.gas_wei,
                     start=now.date(),
-                    expires_at=expires_at,
+                    expires_at=prepared.expires_at,
                     borrower=wallet,
                     aggregator=market.aggregator,
                     nonce=market.nonce,
                 ),
             )
         except PricingError as exc:
-            outcomes[plan.provider_id] = SourceResult(
-                Outcome.ERROR, reason=f"could not be priced: {exc.detail}"
+            outcomes[plan.provider_id] = replace(
+                result, outcome=Outcome.ERROR, reason=f"could not be priced: {exc.detail}"
             )
 
     constraints = BorrowerConstraints(
@@ -198,6 +300,7 @@ def create_credit_request(
     rank_of = {q.quote_id: index + 1 for index, q in enumerate(ranking.ranked)}
     excluded = {e.quote.quote_id: e.reason for e in ranking.excluded}
 
+    request_id = ask.request_id
     request = CreditRequest(
         id=request_id,
         wallet=wallet,
@@ -208,8 +311,8 @@ def create_credit_request(
         purpose=body.purpose,
         collateral=ask.collateral,
         constraints=body.constraints.model_dump(mode="json"),
-        risk_score=risk.score,
-        risk_reasons=list(risk.reasons),
+        risk_score=prepared.risk.score,
+        risk_reasons=list(prepared.risk.reasons),
         created_at=now,
     )
     quotes = [
@@ -224,7 +327,7 @@ def create_credit_request(
             document=n.document,
             figures=n.figures,
             typed_data=n.typed_data,
-            expires_at=expires_at,
+            expires_at=prepared.expires_at,
             created_at=now,
         )
         for plan, n in normalised.values()
@@ -246,11 +349,19 @@ def create_credit_request(
     ranked = sorted((q for q in quotes if q.rank is not None), key=lambda q: q.rank or 0)
     if ranked:
         request.quote_set_receipt_id = _issue_quote_set(
-            session, request, ranked, debt_chains[ranked[0].chain_id], settings, now
+            session, request, ranked, prepared.debt_chains[ranked[0].chain_id], settings, now
         )
         session.flush()
-    _log(request, risk, outcomes)
+    _log(request, prepared.risk, outcomes)
     return request_view(request, quotes, rows)
+
+
+def _circuit_open() -> SourceResult:
+    return SourceResult(
+        Outcome.CIRCUIT_OPEN,
+        reason="skipped: the provider failed repeatedly; its circuit breaker is open "
+        "until a probe after the cool-down succeeds",
+    )
 
 
 def get_credit_request(session: Session, wallet: str, request_id: str) -> CreditRequestView:
@@ -287,7 +398,7 @@ def _plan(
     collateral: Collateral | None,
     tier: int,
     cipher: FieldCipher,
-    reader: ChainReader,
+    pools: PoolStateCache,
     now: datetime,
 ) -> Plan | str:
     """How to ask this provider, or why it is not eligible."""
@@ -306,7 +417,7 @@ def _plan(
         address = pool.pool_address
 
         async def run_pool(_client: httpx.AsyncClient) -> SourceResult:
-            return await quote_pool(reader, reader_ask, pool=address)
+            return await quote_pool(pools, reader_ask, pool=address)
 
         return Plan(pid, "defi", pool.chain_id, run_pool)
 
@@ -341,29 +452,36 @@ async def _gather(
     plans: list[Plan],
     chains: list[int],
     reader: ChainReader,
-    registry: AssetRegistry,
-    body: CreditRequestIn,
-    collateral: Collateral | None,
-    wallet: str,
+    prepared: Prepared,
+    client: httpx.AsyncClient,
     settings: Settings,
+    *,
+    deadline: float,
 ) -> tuple[dict[int, SourceResult], dict[int, Market]]:
     market_reads = asyncio.gather(
         *(
             asyncio.wait_for(
-                asyncio.to_thread(_read_market, reader, registry, cid, body, collateral, wallet),
-                settings.credit_fanout_deadline,
+                asyncio.to_thread(
+                    _read_market,
+                    reader,
+                    prepared.registry,
+                    cid,
+                    prepared.body,
+                    prepared.collateral,
+                    prepared.wallet,
+                ),
+                max(deadline, 0.001),
             )
             for cid in chains
         ),
         return_exceptions=True,
     )
-    async with httpx.AsyncClient(timeout=settings.credit_provider_timeout) as client:
-        calls = [Call(plan.provider_id, _bind(plan.run, client)) for plan in plans]
-        results = await fan_out(
-            calls,
-            provider_timeout=settings.credit_provider_timeout,
-            deadline=settings.credit_fanout_deadline,
-        )
+    calls = [Call(plan.provider_id, _bind(plan.run, client)) for plan in plans]
+    results = await fan_out(
+        calls,
+        provider_timeout=min(settings.credit_provider_timeout, deadline),
+        deadline=deadline,
+    )
     markets: list[Market | BaseException] = await market_reads
     by_chain: dict[int, Market] = {}
     for cid, market in zip(chains, markets, strict=True):

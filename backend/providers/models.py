@@ -78,6 +78,9 @@ class ProviderProfile(Base):
     display_name: Mapped[str | None] = mapped_column(String(120))
     contact_email: Mapped[str | None] = mapped_column(Text)
     contact_phone: Mapped[str | None] = mapped_column(Text)
+    # Where a lender's loans pay out: the `provider` of the EIP-712 terms of its rate-card
+    # quotes (lower-case hex; validated as EIP-55 on the way in). Not personal data.
+    payout_address: Mapped[str | None] = mapped_column(String(42))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from eth_utils import is_checksum_address, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from backend.providers.rate_cards import RateCard
 
@@ -26,6 +27,29 @@ Phone = Annotated[
 ]
 
 
+def _eip55(value: str) -> str:
+    """Mixed case must be a valid EIP-55 checksum (it catches typos); one case is taken as is."""
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+        raise ValueError(
+            f"{value} fails its EIP-55 checksum (a typo?); its checksummed form would be "
+            f"{to_checksum_address(value)} - check the address you meant"
+        )
+    if int(value, 16) == 0:
+        raise ValueError("the zero address cannot receive loans; give the lender's own address")
+    return value
+
+
+PayoutAddress = Annotated[
+    str,
+    Field(
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="The lender's payout address (EIP-55), the `provider` of its loans' terms.",
+    ),
+    AfterValidator(_eip55),
+]
+
+
 class ProfilePatch(BaseModel):
     """Fields to change; leave one out to keep it, send null to clear it."""
 
@@ -34,6 +58,7 @@ class ProfilePatch(BaseModel):
     display_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     contact_email: Email | None = None
     contact_phone: Phone | None = None
+    payout_address: PayoutAddress | None = None
 
 
 class ProfileOut(BaseModel):
@@ -45,6 +70,7 @@ class ProfileOut(BaseModel):
     contact_email: str | None
     contact_phone: str | None
     updated_at: datetime | None
+    payout_address: str | None = None
 
 
 class RateCardOut(BaseModel):

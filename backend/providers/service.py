@@ -75,6 +75,7 @@ class ProfileView:
     contact_email: str | None
     contact_phone: str | None
     updated_at: datetime | None
+    payout_address: str | None = None
 
 
 def get_profile(session: Session, provider_id: int, *, cipher: FieldCipher) -> ProfileView:
@@ -102,6 +103,9 @@ def update_profile(
     for column in ("contact_email", "contact_phone"):
         if column in changes:
             setattr(profile, column, sealer.seal(changes[column], _PROFILES, column))
+    if "payout_address" in changes:
+        address = changes["payout_address"]
+        profile.payout_address = address.lower() if address is not None else None
     profile.updated_at = now or utcnow()
     session.flush()
     return _profile_view(scope, profile, cipher)
@@ -126,7 +130,14 @@ def _profile_view(
         if profile
         else None,
         updated_at=profile.updated_at if profile else None,
+        payout_address=profile.payout_address if profile else None,
     )
+
+
+def payout_address(session: Session, provider_id: int) -> str | None:
+    """The lender's payout address (lower-case hex), or None if it never set one."""
+    profile = _scope(session, provider_id).profile()
+    return profile.payout_address if profile is not None else None
 
 
 # Rate card -------------------------------------------------------------------------------------

@@ -51,6 +51,14 @@ TRANSIENT_HTTP_STATUS: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503,
 # JSON-RPC error codes worth retrying elsewhere or later. -32005 is EIP-1474's "limit exceeded"
 # (Infura, geth's rate limiter); 429 is used by several hosted providers in the JSON body.
 TRANSIENT_RPC_CODES: frozenset[int] = frozenset({-32005, 429})
+
+
+def _is_log_range_refusal(method: str, error: dict[str, object]) -> bool:
+    """Infura answers a too-large `eth_getLogs` with -32005 "query returned more than 10000
+    results": the same code as its rate limiter, but retrying the same range never helps."""
+    return method == "eth_getLogs" and "more than" in str(error.get("message", "")).lower()
+
+
 # Transport exceptions worth retrying (requests wraps socket errors in these).
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.ConnectionError,
@@ -227,6 +235,10 @@ class FailoverHTTPProvider(JSONBaseProvider):
                 response = self._raw(ep, method, params)
                 error = response.get("error")
                 if isinstance(error, dict) and error.get("code") in TRANSIENT_RPC_CODES:
+                    if _is_log_range_refusal(method, error):
+                        # An answer ("ask for a smaller range"), not an outage: the caller shrinks.
+                        self._mark_ok(ep, method, response)
+                        return response
                     raise _EndpointFailed(f"{method}: {error}", transient=True)
             except _EndpointFailed as exc:
                 self._mark_failed(ep, str(exc))

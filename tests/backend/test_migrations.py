@@ -48,8 +48,13 @@ EXPECTED_TABLES = {
     "credit_quotes",
     "credit_provider_outcomes",
     "credit_circuit_breakers",
+    "watcher_cursors",
+    "watcher_blocks",
+    "watcher_logs",
+    "watcher_anchored",
+    "watcher_final_anchored",
 }
-HEAD = "0010_credit"
+HEAD = "0011_acceptance"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

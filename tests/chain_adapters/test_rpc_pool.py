@@ -6,6 +6,7 @@ answering 429/401), never a mock of the pool itself.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 
 from chain_adapters.devnet import Devnet, free_port
 from chain_adapters.evm import EvmAdapter, PoolPolicy
+from chain_adapters.base import LogQueryTooLarge
 from chain_adapters.exceptions import ChainIdMismatch, RPCUnavailable
 from chain_adapters.rpc import rpc_call
 from tests.chain_adapters.conftest import FAST_POOL, chain_config
@@ -181,3 +183,54 @@ def test_url_coming_back_on_another_chain_is_refused(
     )
     with pytest.raises(ChainIdMismatch):
         adapter.head()
+
+
+class _InfuraLikeServer:
+    """Answers eth_chainId and eth_blockNumber; refuses every eth_getLogs the way Infura does,
+    with -32005 (the code its rate limiter also uses) and "query returned more than ..."."""
+
+    def __init__(self, chain_id: int) -> None:
+        self.log_queries = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                answer: dict[str, object] = {"jsonrpc": "2.0", "id": request["id"]}
+                if request["method"] == "eth_getLogs":
+                    owner.log_queries += 1
+                    answer["error"] = {
+                        "code": -32005,
+                        "message": "query returned more than 10000 results",
+                    }
+                elif request["method"] == "eth_chainId":
+                    answer["result"] = hex(chain_id)
+                else:
+                    answer["result"] = "0x10"
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_a_log_range_refusal_is_an_answer_to_shrink_not_an_outage() -> None:
+    server = _InfuraLikeServer(chain_id=31337)
+    try:
+        adapter = EvmAdapter(chain_config(urls=(server.url,)), pool_policy=FAST_POOL)
+        with pytest.raises(LogQueryTooLarge, match="more than 10000"):
+            adapter.fetch_logs(from_block=0, to_block=5000)
+        assert server.log_queries == 1  # not retried as if the node were down
+    finally:
+        server.server.shutdown()
+        server.server.server_close()

@@ -8,6 +8,7 @@ The log is global and append-only, so each test gets its own database rather tha
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,10 @@ from backend.kit.throwaway_db import fresh_postgres_database, is_postgres
 from backend.receipts.models import ReceiptKind
 from backend.receipts.service import ReceiptDraft, signer_from_settings
 from backend.receipts.signing import ReceiptSigner
+from chain_adapters.deploy import manifest_path
+from chain_adapters.devnet import Devnet
+from chain_adapters.registry import dump_chains
+from hardhat_fixtures.scenarios import Market
 
 
 @pytest.fixture
@@ -210,3 +215,24 @@ def _quote(quote_id: str, i: int) -> dict[str, Any]:
         "liquidation_price": "2083.33",
         "expires_at": "2025-11-23T12:10:00Z",
     }
+
+
+def anchoring_settings(
+    settings: Settings, chains: list[Devnet], market: Market, tmp_path: Path, **overrides: Any
+) -> Settings:
+    """`settings` plus what the `receipts.anchor` task reads: a chains file naming both devnets
+    and deployment manifests holding the market's ReceiptAnchor on each."""
+    data_dir = tmp_path / "data"
+    for devnet in chains:
+        path = manifest_path(data_dir, devnet.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        contract = {"address": market.address(devnet.chain_id, "ReceiptAnchor")}
+        path.write_text(
+            json.dumps({"chain_id": devnet.chain_id, "contracts": {"ReceiptAnchor": contract}}),
+            encoding="utf-8",
+        )
+    chains_toml = tmp_path / "chains.toml"
+    chains_toml.write_text(dump_chains(d.chain_config() for d in chains), encoding="utf-8")
+    return settings.model_copy(
+        update={"data_dir": data_dir, "chains_file": chains_toml, **overrides}
+    )

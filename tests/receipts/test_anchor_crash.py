@@ -13,7 +13,6 @@ then starts a new one on the same queue. Afterwards a clean worker catches up an
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -41,12 +40,10 @@ from backend.receipts.service import issue_receipts
 from backend.receipts.signing import ReceiptSigner
 from backend.receipts.verifier import verify_bundle
 from backend.worker import create_celery_app, worker_argv
-from chain_adapters.deploy import manifest_path
 from chain_adapters.devnet import Devnet, die_with_parent
-from chain_adapters.registry import dump_chains
 from hardhat_fixtures.scenarios import Market
 from tests.backend.conftest import ROOT, wait_for, worker_env
-from tests.receipts.conftest import create_draft
+from tests.receipts.conftest import anchoring_settings, create_draft
 
 KILLS = 20
 
@@ -77,24 +74,13 @@ def crash_settings(
 ) -> Settings:
     """The receipts database, both devnets in a chains file, manifests naming ReceiptAnchor,
     and a log that is due for anchoring after every single receipt."""
-    data_dir = tmp_path / "data"
-    for devnet in chains:
-        path = manifest_path(data_dir, devnet.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        contract = {"address": market.address(devnet.chain_id, "ReceiptAnchor")}
-        path.write_text(
-            json.dumps({"chain_id": devnet.chain_id, "contracts": {"ReceiptAnchor": contract}}),
-            encoding="utf-8",
-        )
-    chains_toml = tmp_path / "chains.toml"
-    chains_toml.write_text(dump_chains(d.chain_config() for d in chains), encoding="utf-8")
-    return receipts_settings.model_copy(
-        update={
-            "data_dir": data_dir,
-            "chains_file": chains_toml,
-            "anchor_max_receipts": 1,
-            "redis_url": os.environ.get("REDIS_URL"),
-        }
+    return anchoring_settings(
+        receipts_settings,
+        chains,
+        market,
+        tmp_path,
+        anchor_max_receipts=1,
+        redis_url=os.environ.get("REDIS_URL"),
     )
 
 

@@ -6,7 +6,6 @@ reverted after each test, and nonces must not outlive it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,14 +33,12 @@ from backend.receipts.tasks import anchor as anchor_task
 from backend.worker import create_celery_app
 from chain_adapters.base import ABI, ContractCall
 from chain_adapters.compiler import CompiledProject
-from chain_adapters.deploy import manifest_path
 from chain_adapters.devnet import Devnet
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata
 from chain_adapters.evm.transactions import TxPolicy
-from chain_adapters.registry import dump_chains
 from hardhat_fixtures.scenarios import Market
-from tests.receipts.conftest import create_draft
+from tests.receipts.conftest import anchoring_settings, create_draft
 
 FAST_TX = TxPolicy(poll_interval=0.05, stuck_after=0.4, timeout=30.0)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -363,20 +360,7 @@ def test_the_celery_task_anchors_from_settings_and_is_idempotent(
     abi: ABI,
     tmp_path: Path,
 ) -> None:
-    data_dir = tmp_path / "data"
-    for devnet in chains:
-        path = manifest_path(data_dir, devnet.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        contract = {"address": market.address(devnet.chain_id, "ReceiptAnchor")}
-        path.write_text(
-            json.dumps({"chain_id": devnet.chain_id, "contracts": {"ReceiptAnchor": contract}}),
-            encoding="utf-8",
-        )
-    chains_toml = tmp_path / "chains.toml"
-    chains_toml.write_text(dump_chains(d.chain_config() for d in chains), encoding="utf-8")
-    settings = receipts_settings.model_copy(
-        update={"data_dir": data_dir, "chains_file": chains_toml, "operator_key": None}
-    )
+    settings = anchoring_settings(receipts_settings, chains, market, tmp_path, operator_key=None)
     app = create_celery_app(settings)
     assert anchor_task.name == "receipts.anchor"
     task = app.tasks["receipts.anchor"]  # the worker finds it by autodiscovery

@@ -3,6 +3,7 @@ applied twice: afterwards the stored logs are the chain's, and effects equal a r
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -125,6 +126,15 @@ def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[
             worker.kill()
 
 
+def running(worker: Worker) -> bool:
+    return in_flight(worker.log())
+
+
+def in_flight(log: str) -> bool:
+    """A task was received and has not finished (nor failed) yet."""
+    return log.count("] received") > log.count("] succeeded in") + log.count("] raised")
+
+
 class Producer(threading.Thread):
     """Anchors (one event per transaction, one block each) until stopped."""
 
@@ -167,9 +177,11 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
             while time.monotonic() < deadline:  # a backlog: the worker is busy when killed
                 celery.send_task("watcher.ingest", queue=queue)
                 time.sleep(0.02)
+            # Aim the kill at a running task (with a backlog, one starts every few ms).
+            wait_for(functools.partial(running, worker), timeout=2.0, interval=0.002)
             worker.kill()
             log = worker.log()
-            if log.count("] received") > log.count("] succeeded in"):
+            if in_flight(log):
                 interrupted += 1  # killed while a task it received had not finished
     finally:
         producer.stop_event.set()

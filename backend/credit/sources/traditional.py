@@ -33,7 +33,8 @@ from backend.providers.rate_cards import MAX_APR, RateCard
 from backend.providers.webhooks.signing import SIGNATURE_HEADER, signature_header
 
 EVENT_TYPE = "credit_request.quote_requested"
-#: Rate-card lenders have no address of their own in the provider profile yet (see report).
+#: The `provider` of a rate-card quote whose lender set no payout address in its profile:
+#: CreditAggregator refuses to open such a loan (ZeroAddress), so acceptance names the fix.
 NO_ADDRESS = "0x" + "00" * 20
 
 
@@ -137,9 +138,12 @@ def card_ineligibility(card: RateCard, ask: Ask, *, kyc_tier: int) -> str | None
     return None
 
 
-def quote_card(card: RateCard, ask: Ask) -> SourceResult:
+def quote_card(card: RateCard, ask: Ask, *, payout_address: str | None = None) -> SourceResult:
+    """Price `ask` from the card; the lender's payout address (its profile) is the `provider`
+    of the EIP-712 terms, so the loan opened on-chain names the lender that is paid."""
     apr = card.apr_for_score(ask.score)
     assert apr is not None  # checked by card_ineligibility
+    address = payout_address.lower() if payout_address else NO_ADDRESS
     return SourceResult(
-        Outcome.QUOTED, RawQuote(apr, card_fee(card, ask.asset, ask.amount), NO_ADDRESS)
+        Outcome.QUOTED, RawQuote(apr, card_fee(card, ask.asset, ask.amount), address)
     )

@@ -1,0 +1,92 @@
+"""The API fuzz run: the app and database fixtures of tests/backend, and callers of each kind.
+
+A `Caller` holds the credentials one principal sends (none, a wallet session, a provider key,
+an auditor key) and can mint fresh ones: the fuzzer may well log the wallet out or revoke the
+provider's own key, and the rest of the run should still exercise the authorised code paths
+rather than collect 401s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from fastapi.testclient import TestClient
+
+from backend.auth.siwe import SiweMessage, format_message
+from backend.config import Settings
+from backend.kit.columns import utcnow
+from tests.auth.conftest import create_key, create_provider, iso
+from tests.backend.conftest import (  # noqa: F401 - fixtures re-exported for these tests
+    _no_credagg_env,
+    app,
+    backend_database_url,
+    client,
+    make_settings,
+    settings,
+)
+
+CALLER_KINDS = ("anonymous", "wallet", "provider", "auditor")
+
+
+def sign_in(client: TestClient) -> str:
+    """A new wallet's session token, through GET /v1/auth/nonce and POST /v1/auth/siwe."""
+    account = Account.create()
+    nonce = client.get("/v1/auth/nonce").json()["nonce"]
+    message = format_message(
+        SiweMessage(
+            domain="localhost:8000",
+            address=account.address,
+            uri="http://localhost:8000",
+            version="1",
+            chain_id=31337,
+            nonce=nonce,
+            issued_at=iso(utcnow()),
+            statement="Sign in to credagg.",
+        )
+    )
+    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+    response = client.post(
+        "/v1/auth/siwe", json={"message": message, "signature": "0x" + signature}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def mint_token(kind: str, client: TestClient, config: Settings) -> str | None:
+    """A working bearer token for a principal of `kind` (None for the anonymous caller)."""
+    if kind == "anonymous":
+        return None
+    if kind == "wallet":
+        return sign_in(client)
+    if kind == "provider":
+        return create_provider(config)[1]
+    if kind == "auditor":
+        return create_key(config).token
+    raise ValueError(f"unknown caller kind {kind!r}; expected one of {CALLER_KINDS}")
+
+
+@dataclass
+class Caller:
+    """One principal's credentials, renewed when a fuzzed request has revoked them."""
+
+    kind: str
+    mint: Callable[[], str | None]
+    token: str | None = None
+    renewals: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        self.token = self.mint()
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def renew_if_revoked(self, client: TestClient) -> None:
+        """Mint new credentials if the current ones no longer authenticate."""
+        if self.token is None:
+            return
+        if client.get("/v1/auth/me", headers=self.headers()).status_code == 401:
+            self.token = self.mint()
+            self.renewals += 1
