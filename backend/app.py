@@ -21,6 +21,8 @@ from sqlalchemy import Engine
 from backend.audit.middleware import AuditMiddleware
 from backend.auth.api import router as auth_router
 from backend.config import Settings, get_settings
+from backend.credit.acceptance_api import provider_router as acceptance_provider_router
+from backend.credit.acceptance_api import router as acceptance_router
 from backend.credit.api import provider_router as credit_provider_router
 from backend.credit.api import router as credit_router
 from backend.db import create_db_engine, create_session_factory
@@ -96,6 +98,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(providers_router)
     app.include_router(credit_router)
     app.include_router(credit_provider_router)
+    app.include_router(acceptance_router)
+    app.include_router(acceptance_provider_router)
 
     # Added innermost first: the request context wraps everything, so even a CORS preflight or
     # a timeout gets a request id, a metric and an access log line.

@@ -195,7 +195,27 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+def _unparsable_body_response(cause: BaseException) -> JSONResponse:
+    # FastAPI answers a JSON body that does not parse with a 422 `json_invalid`, except when
+    # the parser fails with something other than JSONDecodeError (bytes that are not UTF-8,
+    # nesting too deep for the decoder): then it raises a bare 400 "There was an error parsing
+    # the body". Both are the same client mistake and get the same status and shape here.
+    reason = "it is not UTF-8" if isinstance(cause, UnicodeDecodeError) else "it does not parse"
+    problem = FieldProblem(
+        field="body", message=f"The body is not valid JSON: {reason}", type="json_invalid"
+    )
+    return error_response(
+        422,
+        "validation_error",
+        f"Invalid request: body: {problem.message}",
+        hint="Send the body as UTF-8 encoded JSON with Content-Type: application/json.",
+        errors=[problem],
+    )
+
+
 def _http_exception_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        return _unparsable_body_response(exc.__cause__)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     hint = None
@@ -251,6 +271,53 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CredaggError, handle_error)
     app.add_exception_handler(RequestValidationError, handle_error)
     app.add_exception_handler(StarletteHTTPException, handle_error)
+    _document_validation_errors(app)
+
+
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+_FASTAPI_422_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document describe the 422 body `handle_error` actually sends.
+
+    FastAPI documents its own validation body (`HTTPValidationError`, `detail` as a list) on
+    every route with parameters that does not declare a 422 itself; our handler answers with
+    `ErrorBody` instead, so clients generated from the document, and schema-driven tests,
+    would expect the wrong shape. The generated document is rewritten once, when first built.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        replaced = False
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422")
+                content = (response or {}).get("content", {}).get("application/json", {})
+                if content.get("schema", {}).get("$ref") == _FASTAPI_422:
+                    content["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
+                    response["description"] = (
+                        "`validation_error`: the request does not match the schema; `errors` "
+                        "lists each field."
+                    )
+                    replaced = True
+        if replaced:
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name in _FASTAPI_422_SCHEMAS:
+                schemas.pop(name, None)
+            for model in (ErrorBody, FieldProblem):
+                schemas.setdefault(model.__name__, _component(model))
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _component(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
 
 
 def error_responses(

@@ -7,9 +7,11 @@ and a request that is not yours is a 404, never a 403, so ids cannot be probed.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from backend.auth.deps import CurrentProvider, CurrentWallet, Principal, require_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
@@ -19,6 +21,7 @@ from backend.credit.chain import ChainReader
 from backend.credit.exceptions import CreditRequestNotFound, Sanctioned, UnknownAsset
 from backend.credit.models import CreditQuote
 from backend.credit.repository import ProviderCreditRepository
+from backend.credit.runtime import CreditRuntime
 from backend.credit.schemas import (
     CreditRequestIn,
     CreditRequestView,
@@ -30,6 +33,7 @@ from backend.exceptions import Unauthorized, error_responses
 from backend.providers.deps import Cipher, app_settings
 
 READER_STATE = "credit_chain_reader"
+RUNTIME_STATE = "credit_runtime"
 
 router = APIRouter(prefix="/v1/credit-requests", tags=["credit"])
 provider_router = APIRouter(prefix="/v1/provider", tags=["provider"])
@@ -45,6 +49,27 @@ def chain_reader(request: Request) -> ChainReader:
 
 
 Reader = Annotated[ChainReader, Depends(chain_reader)]
+
+
+def credit_runtime(request: Request, reader: Reader) -> CreditRuntime:
+    """The app's shared fan-out state: HTTP pool, per-block pool cache, finish-time reserve."""
+    runtime: CreditRuntime | None = getattr(request.app.state, RUNTIME_STATE, None)
+    if runtime is None:
+        runtime = CreditRuntime.build(app_settings(request), reader)
+        setattr(request.app.state, RUNTIME_STATE, runtime)
+    return runtime
+
+
+Runtime = Annotated[CreditRuntime, Depends(credit_runtime)]
+
+
+async def _arrival() -> float:
+    """When the request reached the endpoint's dependencies (declared first, so resolved
+    first): the overall deadline counts from here."""
+    return time.perf_counter()
+
+
+Arrival = Annotated[float, Depends(_arrival)]
 
 
 def _provider_reader(
@@ -66,26 +91,57 @@ ProviderReader = Annotated[Principal, Depends(_provider_reader)]
         Unauthorized, WrongPrincipal, Sanctioned, UnknownAsset, validation=True
     ),
 )
-def create_credit_request(
+async def create_credit_request(
+    started: Arrival,
     body: CreditRequestIn,
     wallet: CurrentWallet,
     session: SessionDep,
     request: Request,
-    reader: Reader,
+    response: Response,
+    runtime: Runtime,
     cipher: Cipher,
 ) -> Any:
     """Screens the wallet, scores it, asks every eligible provider at once (each within its
     timeout, all within one deadline) and answers with the quotes that arrived, best first,
     each with the EIP-712 acceptance to sign, the providers that did not quote and why, and
     the id of the quote_set receipt."""
-    return service.create_credit_request(
+    # Async so the network wait holds no worker thread: the database phases run in the thread
+    # pool, the fan-out on the server's loop with the shared connection pool. The deadline
+    # covers the whole request, so the fan-out gets what is left after phase 1 minus what
+    # phase 3 has lately needed: under load the answer has fewer quotes, never comes late.
+    settings = app_settings(request)
+    prepared = await run_in_threadpool(
+        service.prepare_credit_request,
         session,
         wallet.id,
         body,
-        settings=app_settings(request),
-        reader=reader,
+        settings=settings,
+        reader=runtime.reader,
+        pools=runtime.pools,
         cipher=cipher,
     )
+    # Phase 1 only read: end its transaction so no connection (and on SQLite no write lock)
+    # is held while the providers answer; phase 3 begins a fresh one on the same session.
+    await run_in_threadpool(session.rollback)
+    elapsed = time.perf_counter() - started
+    gathered = await service.gather_quotes(
+        prepared,
+        settings=settings,
+        reader=runtime.reader,
+        client=runtime.client(),
+        sessions=request.app.state.session_factory,
+        deadline=max(0.0, settings.credit_fanout_deadline - elapsed - runtime.reserve.value),
+    )
+    finish_started = time.perf_counter()
+    view = await run_in_threadpool(
+        service.finish_credit_request, session, prepared, gathered, settings=settings
+    )
+    runtime.reserve.observe(time.perf_counter() - finish_started)
+    response.headers["Server-Timing"] = (
+        f"fanout;dur={gathered.fanout_seconds * 1000:.1f}, "
+        f"total;dur={(time.perf_counter() - started) * 1000:.1f}"
+    )
+    return view
 
 
 @router.get(

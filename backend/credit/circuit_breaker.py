@@ -22,6 +22,7 @@ through: success closes the breaker, failure re-opens it with a fresh cool-down.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -80,8 +81,20 @@ def record(
 # -- short transactions of their own (the request path) ---------------------------------------
 
 
+@dataclass(frozen=True)
+class BreakerState:
+    """A breaker row as read, detached from any session (it outlives the read transaction)."""
+
+    consecutive_failures: int
+    opened_at: datetime | None
+
+
+def snapshot(rows: Mapping[int, CircuitBreaker]) -> dict[int, BreakerState]:
+    return {pid: BreakerState(row.consecutive_failures, row.opened_at) for pid, row in rows.items()}
+
+
 def assess(
-    rows: Mapping[int, CircuitBreaker], provider_id: int, *, now: datetime, cooldown: float
+    rows: Mapping[int, BreakerState], provider_id: int, *, now: datetime, cooldown: float
 ) -> Admission | None:
     """CALL or SKIP from the row alone; None when half-open (a probe must be claimed)."""
     row = rows.get(provider_id)
@@ -92,7 +105,7 @@ def assess(
     return None
 
 
-def needs_write(rows: Mapping[int, CircuitBreaker], provider_id: int, *, success: bool) -> bool:
+def needs_write(rows: Mapping[int, BreakerState], provider_id: int, *, success: bool) -> bool:
     """Whether recording this result changes the row (a success on a clean breaker does not)."""
     if not success:
         return True

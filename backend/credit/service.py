@@ -30,12 +30,11 @@ from backend.credit import circuit_breaker
 from backend.credit.assets import AssetEntry, AssetRegistry, asset_registry
 from backend.credit.breaker_repository import breaker_rows
 from backend.credit.chain import ChainReader
-from backend.credit.circuit_breaker import Admission
+from backend.credit.circuit_breaker import Admission, BreakerState
 from backend.credit.compliance import kyc_tier, screen_sanctions
 from backend.credit.exceptions import CreditRequestNotFound, UnknownAsset
 from backend.credit.fanout import Call, fan_out
 from backend.credit.models import (
-    CircuitBreaker,
     CreditQuote,
     CreditRequest,
     Outcome,
@@ -116,7 +115,7 @@ class Prepared:
     outcomes: dict[int, SourceResult]  # decided without calling (ineligible, circuit open)
     plans: list[Plan]
     half_open: frozenset[int]  # a probe must be claimed before calling these
-    breakers: Mapping[int, CircuitBreaker]  # the breaker rows read in phase 1
+    breakers: Mapping[int, BreakerState]  # the breaker rows read in phase 1
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,9 @@ def prepare_credit_request(
         else:
             eligible.append(plan_or_reason)
 
-    breakers = breaker_rows(session, (plan.provider_id for plan in eligible))
+    breakers = circuit_breaker.snapshot(
+        breaker_rows(session, (plan.provider_id for plan in eligible))
+    )
     plans: list[Plan] = []
     half_open: set[int] = set()
     cooldown = settings.credit_breaker_cooldown_seconds
@@ -240,9 +241,7 @@ async def gather_quotes(
     writes = {
         pid: not result.counts_as_failure
         for pid, result in results.items()
-        if circuit_breaker.needs_write(
-            prepared.breakers, pid, success=not result.counts_as_failure
-        )
+        if circuit_breaker.needs_write(prepared.breakers, pid, success=not result.counts_as_failure)
     }
     if writes:
         await asyncio.to_thread(

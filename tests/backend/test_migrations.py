@@ -54,7 +54,7 @@ EXPECTED_TABLES = {
     "watcher_anchored",
     "watcher_final_anchored",
 }
-HEAD = "0011_acceptance"
+HEAD = "0012_risk_billing"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from chain_adapters.base import LogQueryTooLarge
 from chain_adapters.devnet import Devnet, free_port
 from chain_adapters.evm import EvmAdapter, PoolPolicy
-from chain_adapters.base import LogQueryTooLarge
 from chain_adapters.exceptions import ChainIdMismatch, RPCUnavailable
 from chain_adapters.rpc import rpc_call
 from tests.chain_adapters.conftest import FAST_POOL, chain_config
