@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -93,6 +94,9 @@ class Settings(BaseSettings):
 
     # Chain watcher: how often beat runs `watcher.ingest` for each configured chain.
     watcher_interval: float = Field(default=1.0, gt=0)
+    # Risk early-warning: an alert when a loan's health factor crosses below each of these
+    # (JSON list in the environment, e.g. CREDAGG_RISK_ALERT_THRESHOLDS='["1.5","1.2","1.05"]').
+    risk_alert_thresholds: tuple[Decimal, ...] = (Decimal("1.5"), Decimal("1.2"), Decimal("1.05"))
 
     # Provider webhooks: how often beat sweeps deliveries that are due (first tries whose
     # enqueue was lost, and retries on the backoff schedule).

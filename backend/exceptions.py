@@ -16,6 +16,7 @@ errors an endpoint can raise in its OpenAPI `responses` with `error_responses(..
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -25,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.observability.context import REQUEST_ID_HEADER, get_request_id
 
@@ -261,30 +263,117 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
     return render_unhandled(request, exc)
 
 
+#: Deeper JSON than any of our request schemas needs (they nest a few levels), and far below
+#: what the C decoder can take before it overflows the thread's stack (see `JsonNestingGuard`).
+MAX_JSON_DEPTH = 64
+
+# A JSON string (escapes included) or one bracket: brackets inside strings are not structure.
+_JSON_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def json_nesting_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `body`, read as JSON, opens more than `limit` arrays/objects inside each other.
+
+    Cheap on ordinary bodies (two C-speed counts); the exact scan runs only when the body holds
+    more brackets than the limit. Malformed JSON may be over-counted, never under-counted.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_STRUCTURE.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class JsonNestingGuard:
+    """Answer a request whose JSON body nests deeper than `MAX_JSON_DEPTH` with a 422.
+
+    `py_ecc` (imported through web3/eth-account) raises the interpreter's recursion limit to
+    100000 on import, so `json.loads` of a ~200 KB body of nested brackets recurses in C until
+    the process segfaults: one request would kill the API worker. The body is buffered (the
+    route reads it whole anyway) and replayed to the app when it is within the limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if json_nesting_exceeds(body, self.max_depth):
+            problem = FieldProblem(
+                field="body",
+                message=f"JSON nests deeper than {self.max_depth} levels",
+                type="json_too_deep",
+            )
+            response = error_response(
+                422,
+                "validation_error",
+                f"Invalid request: body: {problem.message}",
+                hint="Send the document the operation's schema describes; none nests this deep.",
+                errors=[problem],
+            )
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 def install_exception_handlers(app: FastAPI) -> None:
-    """Route FastAPI's and our errors through `handle_error`.
+    """Route FastAPI's and our errors through `handle_error`, and keep the document honest.
 
     Errors no handler claims propagate to `RequestContextMiddleware`, which calls
     `render_unhandled` while the request id is still in context (Starlette's own `Exception`
-    handler runs outside every user middleware, where it is not).
+    handler runs outside every user middleware, where it is not). `JsonNestingGuard` turns the
+    one body the JSON parser cannot survive into a 422 before the route parses it.
     """
     app.add_exception_handler(CredaggError, handle_error)
     app.add_exception_handler(RequestValidationError, handle_error)
     app.add_exception_handler(StarletteHTTPException, handle_error)
+    app.add_middleware(JsonNestingGuard)
     _document_validation_errors(app)
 
 
 _FASTAPI_422 = "#/components/schemas/HTTPValidationError"
 _FASTAPI_422_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_VALIDATION_DESCRIPTION = (
+    "`validation_error`: the request does not match the schema; `errors` lists each field."
+)
 
 
 def _document_validation_errors(app: FastAPI) -> None:
     """Make the OpenAPI document describe the 422 body `handle_error` actually sends.
 
     FastAPI documents its own validation body (`HTTPValidationError`, `detail` as a list) on
-    every route with parameters that does not declare a 422 itself; our handler answers with
-    `ErrorBody` instead, so clients generated from the document, and schema-driven tests,
-    would expect the wrong shape. The generated document is rewritten once, when first built.
+    every route with inputs that does not declare a 422 itself, and nothing about validation on
+    routes that declare a 422 for their own errors. Our handler answers every validation failure
+    with `ErrorBody`, so each operation with parameters or a body documents exactly that. The
+    generated document is rewritten once, when first built.
     """
     build = app.openapi
 
@@ -292,32 +381,37 @@ def _document_validation_errors(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         document = build()
-        replaced = False
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
-                response = operation.get("responses", {}).get("422")
-                content = (response or {}).get("content", {}).get("application/json", {})
-                if content.get("schema", {}).get("$ref") == _FASTAPI_422:
-                    content["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
-                    response["description"] = (
-                        "`validation_error`: the request does not match the schema; `errors` "
-                        "lists each field."
-                    )
-                    replaced = True
-        if replaced:
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for name in _FASTAPI_422_SCHEMAS:
-                schemas.pop(name, None)
-            for model in (ErrorBody, FieldProblem):
-                schemas.setdefault(model.__name__, _component(model))
+                if "parameters" in operation or "requestBody" in operation:
+                    _document_422(operation.setdefault("responses", {}))
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name in _FASTAPI_422_SCHEMAS:
+            schemas.pop(name, None)
+        for model in (ErrorBody, FieldProblem):
+            schemas.setdefault(model.__name__, _component(model))
         app.openapi_schema = document
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _document_422(responses: dict[str, Any]) -> None:
+    response = responses.get("422")
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if response is None or schema.get("$ref") == _FASTAPI_422:
+        response = responses["422"] = {"description": _VALIDATION_DESCRIPTION}
+    elif "`validation_error`" not in response.get("description", ""):
+        response["description"] = f"{response['description']}; {_VALIDATION_DESCRIPTION}"
+    response["content"] = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    }
+
+
 def _component(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    return model.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization"
+    )
 
 
 def error_responses(

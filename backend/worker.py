@@ -113,6 +113,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "watcher.ingest",
             "schedule": settings.watcher_interval,
         }
+        schedule["billing-statements"] = {"task": "billing.generate_statements", "schedule": 3600.0}
     return schedule
 
 

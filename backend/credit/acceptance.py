@@ -25,6 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_keys.exceptions import BadSignature
@@ -52,11 +53,12 @@ from backend.receipts.service import (
     signer_from_settings,
 )
 from chain_adapters.acceptance import TERM_FIELDS
-from chain_adapters.base import ContractCall, Log
+from chain_adapters.base import ContractCall, Log, RawTx
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.exceptions import ChainError, ContractRevert
 
 RAY = 10**27
+#: isValidSignature(bytes32,bytes)'s selector, which is also what a wallet answers for "valid".
 EIP1271_MAGIC = bytes.fromhex("1626ba7e")
 RETRY_AFTER_SECONDS = 5
 LOAN_OPENED_EVENT = "loan.opened"
@@ -171,15 +173,6 @@ AGGREGATOR_ABI: list[dict[str, Any]] = [
     _error("InvalidAccountNonce", ("account", "address"), ("currentNonce", "uint256")),
     _error("EnforcedPause"),
     _error("AccessControlUnauthorizedAccount", ("account", "address"), ("neededRole", "bytes32")),
-]
-WALLET_ABI: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "name": "isValidSignature",
-        "stateMutability": "view",
-        "inputs": [{"name": "hash", "type": "bytes32"}, {"name": "signature", "type": "bytes"}],
-        "outputs": [{"name": "", "type": "bytes4"}],
-    }
 ]
 LOAN_OPENED_SIGNATURE = (
     "LoanOpened(uint256,address,address,bytes32,address,uint256,uint32,uint64,address,uint256,"
@@ -304,7 +297,10 @@ def _check_domain(quote: CreditQuote, aggregator: str, reader: ChainReader) -> N
             f"{quote.id} was made, so it cannot open a loan.",
             hint="Make a new credit request once the chain's contracts are deployed.",
         )
-    current = reader.aggregator(quote.chain_id)
+    try:
+        current = reader.aggregator(quote.chain_id)
+    except (LookupError, ChainError) as exc:
+        raise _unavailable(quote.chain_id, exc) from exc
     if current is None or current.lower() != aggregator:
         raise QuoteNotAcceptable(
             f"Quote {quote.id} names CreditAggregator {aggregator} on chain {quote.chain_id}, "
@@ -350,10 +346,10 @@ def _compare_signed(expected: dict[str, Any], signed: dict[str, Any]) -> None:
 def _check_signature(
     reader: ChainReader, chain_id: int, wallet: str, digest: bytes, signature: bytes
 ) -> None:
-    adapter = reader.adapter(chain_id)
     try:
+        adapter = reader.adapter(chain_id)
         code = adapter.get_code(wallet)
-    except ChainError as exc:
+    except (LookupError, ChainError) as exc:
         raise _unavailable(chain_id, exc) from exc
     if code:
         _check_eip1271(adapter, chain_id, wallet, digest, signature)
@@ -378,11 +374,11 @@ def _check_signature(
 def _check_eip1271(
     adapter: EvmAdapter, chain_id: int, wallet: str, digest: bytes, signature: bytes
 ) -> None:
-    call = ContractCall(
-        to_checksum_address(wallet), WALLET_ABI, "isValidSignature", (digest, signature)
-    )
+    # Raw bytes, not a decoded call: a wallet answering nothing or garbage is a "no", not a crash.
+    data = EIP1271_MAGIC + abi_encode(["bytes32", "bytes"], [digest, signature])
     try:
-        magic = bytes(adapter.call(call))
+        answer = bytes(adapter.call(RawTx(to=to_checksum_address(wallet), data=data)))
+        magic = answer[:4]
     except ContractRevert:
         magic = b""
     except ChainError as exc:
@@ -451,10 +447,13 @@ def open_loan(
     prepared: Prepared, *, settings: Settings, reader: ChainReader, engine: Engine
 ) -> Opened:
     """Open the loan with the operator key, or find the loan an earlier attempt opened."""
-    if reader.chains is None:
-        raise _unavailable(prepared.chain_id, ChainError("no chains file is configured"))
-    chain = reader.chains.by_chain_id(prepared.chain_id)
-    operator = identities(settings, chain).operator
+    try:
+        if reader.chains is None:
+            raise ChainError("no chains file is configured (CREDAGG_CHAINS_FILE)")
+        chain = reader.chains.by_chain_id(prepared.chain_id)
+        operator = identities(settings, chain).operator
+    except (LookupError, ChainError) as exc:
+        raise _unavailable(prepared.chain_id, exc) from exc
     adapter = EvmAdapter(chain, engine=engine, signer=operator)
     try:
         found = _opened_before(adapter, prepared)

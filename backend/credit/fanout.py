@@ -3,7 +3,10 @@ overall deadline.
 
 A provider that has not answered by its own timeout is `timed_out`; when the overall deadline
 comes, whatever is still running is cancelled and `timed_out` too, so the borrower's latency is
-bounded by the deadline whatever the providers do. A provider's failure (an exception in its
+bounded by the deadline whatever the providers do. Only the first counts against the provider's
+circuit breaker: the deadline shrinks when our own server is loaded (it covers the whole
+request), and our overload must not open the breakers of lenders that were never given their
+full timeout. With no time left at all, nobody is asked. A provider's failure (an exception in its
 source) is its `error` outcome and is logged, never the borrower's 500.
 """
 
@@ -54,16 +57,27 @@ async def fan_out(
     """Run `calls` concurrently; one result per provider id, however each one ends."""
     if not calls:
         return {}
+    if deadline <= 0:
+        return {
+            call.provider_id: SourceResult(
+                Outcome.TIMED_OUT,
+                reason="not asked: no time was left before the overall deadline",
+                duration_ms=0,
+            )
+            for call in calls
+        }
+    started = time.monotonic()
     tasks = {asyncio.create_task(_one(call, provider_timeout)): call for call in calls}
     done, pending = await asyncio.wait(tasks, timeout=deadline)
     results = {tasks[task].provider_id: task.result() for task in done}
+    waited = int((time.monotonic() - started) * 1000)
     for task in pending:
         task.cancel()
         results[tasks[task].provider_id] = SourceResult(
             Outcome.TIMED_OUT,
-            reason=f"no answer before the overall deadline of {deadline:g} s",
-            duration_ms=int(deadline * 1000),
-            counts_as_failure=True,
+            reason=f"no answer before the overall deadline ({deadline:.3g} s were left)",
+            duration_ms=waited,
+            counts_as_failure=deadline >= provider_timeout,
         )
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)

@@ -47,7 +47,7 @@ class CreditLoan(Base):
         CheckConstraint(f"status IN ({_STATUSES_SQL})", name="status"),
         UniqueConstraint("quote_id"),
         UniqueConstraint("request_id"),
-        UniqueConstraint("chain_id", "loan_id"),
+        UniqueConstraint("chain_id", "aggregator", "loan_id"),
         Index("ix_credit_loans_wallet", "wallet", "created_at"),
         Index("ix_credit_loans_provider", "provider_id", "created_at"),
     )

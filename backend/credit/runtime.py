@@ -3,8 +3,9 @@ lenders, the per-block pool-state cache, and how long the post-fan-out work has 
 
 Why shared: a client per request opens 20 new TCP connections per request and throws them away;
 one client keeps them alive, so a lender answering in 20 ms costs 20 ms, not 20 ms plus a
-handshake. An httpx client belongs to the event loop that created it, so the client is kept per
-running loop (the server has one; a test client may start several).
+handshake. Its transport is aiohttp's pool (`http_pool`), much cheaper per call than httpcore.
+An httpx client belongs to the event loop that created it, so the client is kept per running
+loop (the server has one; a test client may start several).
 
 Why the timing: the borrower's latency is bounded by one deadline for the whole request, not
 just the fan-out. Under load the work after the fan-out (normalise, persist, sign the receipt)
@@ -22,6 +23,7 @@ import httpx
 
 from backend.config import Settings
 from backend.credit.chain import ChainReader
+from backend.credit.http_pool import AiohttpTransport
 from backend.credit.pool_state import PoolStateCache
 
 #: Never reserve less than this for the work after the fan-out (seconds).
@@ -64,11 +66,10 @@ class CreditRuntime:
                 del self._clients[key]
         entry = self._clients.get(id(loop))
         if entry is None:
-            limit = self.settings.credit_http_max_connections
             client = httpx.AsyncClient(
                 timeout=self.settings.credit_provider_timeout,
-                limits=httpx.Limits(
-                    max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=30
+                transport=AiohttpTransport(
+                    max_connections=self.settings.credit_http_max_connections
                 ),
             )
             entry = (loop, client)

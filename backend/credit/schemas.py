@@ -112,12 +112,18 @@ class QuoteView(BaseModel):
     quote: dict[str, Any] = Field(description="The QuoteV1 figures as in the receipt.")
     figures: dict[str, Any] = Field(description="Reg Z APR, health factor, rateBps...")
     typed_data: dict[str, Any] = Field(description="EIP-712 Acceptance to sign to accept.")
+    duration_ms: int | None = Field(
+        default=None, description="How long the provider took (ms); none if it was not asked."
+    )
 
 
 class NotQuotedView(BaseModel):
     provider_id: int
     outcome: str
     reason: str | None
+    duration_ms: int | None = Field(
+        default=None, description="How long the provider took (ms); none if it was not asked."
+    )
 
 
 class CreditRequestView(BaseModel):

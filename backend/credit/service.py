@@ -478,7 +478,7 @@ async def _gather(
     calls = [Call(plan.provider_id, _bind(plan.run, client)) for plan in plans]
     results = await fan_out(
         calls,
-        provider_timeout=min(settings.credit_provider_timeout, deadline),
+        provider_timeout=settings.credit_provider_timeout,
         deadline=deadline,
     )
     markets: list[Market | BaseException] = await market_reads

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from backend.exceptions import json_nesting_exceeds
 from backend.idempotency.exceptions import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -86,6 +87,8 @@ def canonical_body(body: bytes, content_type: str | None) -> bytes:
     """JSON bodies in one spelling (sorted keys, no whitespace; numbers kept as written), so
     re-serialising the same document does not count as a different request; others raw."""
     if body and content_type and "json" in content_type.lower():
+        if json_nesting_exceeds(body):  # refused by JsonNestingGuard; parsing it could crash
+            return body
         try:
             document = json.loads(body, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):

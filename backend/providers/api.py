@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from backend.auth.deps import CurrentProvider, Principal, require_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
@@ -44,6 +44,11 @@ from backend.providers.schemas import (
 )
 
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
+
+#: Row ids are BIGINT: a larger number names no row, and PostgreSQL refuses to compare one with
+#: a BIGINT column (a 500), so such input is a 422 instead.
+DB_INT_MAX = 2**63 - 1
+DeliveryId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="The delivery's id.")]
 
 
 def _writer(
@@ -155,7 +160,9 @@ def rotate_secret(
 def list_deliveries(
     provider: CurrentProvider,
     session: SessionDep,
-    before: Annotated[int | None, Query(ge=1, description="Page below this delivery id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="Page below this delivery id.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
 ) -> DeliveryPage:
@@ -172,7 +179,7 @@ def list_deliveries(
     summary="One webhook delivery and its attempts",
     responses=error_responses(*_AUTH, DeliveryNotFound, validation=True),
 )
-def get_delivery(delivery_id: int, provider: CurrentProvider, session: SessionDep) -> Any:
+def get_delivery(delivery_id: DeliveryId, provider: CurrentProvider, session: SessionDep) -> Any:
     delivery, attempts = service.get_delivery(session, provider.provider_id, delivery_id)
     return _delivery_detail(delivery, attempts)
 
@@ -182,9 +189,11 @@ def get_delivery(delivery_id: int, provider: CurrentProvider, session: SessionDe
     response_model=DeliveryOut,
     status_code=202,
     summary="Send a webhook delivery again",
-    responses=error_responses(*_AUTH, MissingScope, DeliveryNotFound, DeliveryInFlight),
+    responses=error_responses(
+        *_AUTH, MissingScope, DeliveryNotFound, DeliveryInFlight, validation=True
+    ),
 )
-def redeliver(delivery_id: int, provider: Writer, session: WebhookQueueingSession) -> Any:
+def redeliver(delivery_id: DeliveryId, provider: Writer, session: WebhookQueueingSession) -> Any:
     """Queue the delivery for an attempt now, with a fresh retry schedule."""
     return _delivery_out(service.redeliver(session, provider.provider_id, delivery_id))
 

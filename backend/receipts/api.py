@@ -41,6 +41,10 @@ from backend.receipts.service import format_issued_at, receipt_document, signer_
 
 router = APIRouter(tags=["receipts"])
 
+#: Leaf indices and tree sizes are BIGINT: a larger number names nothing, and PostgreSQL refuses
+#: to compare one with a BIGINT column (a 500), so such input is a 422 instead.
+DB_INT_MAX = 2**63 - 1
+
 
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
@@ -56,7 +60,9 @@ def _settings(request: Request) -> Settings:
 def list_receipts(
     session: SessionDep,
     principal: CurrentPrincipal,
-    after: Annotated[int | None, Query(ge=-1, description="Leaf index to start after.")] = None,
+    after: Annotated[
+        int | None, Query(ge=-1, le=DB_INT_MAX, description="Leaf index to start after.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     kind: ReceiptKind | None = None,
     subject: Annotated[str | None, Query(max_length=255)] = None,
@@ -95,7 +101,9 @@ def get_proof(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    size: Annotated[int | None, Query(ge=1, description="Prove against this tree size.")] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="Prove against this tree size.")
+    ] = None,
 ) -> Any:
     """The self-contained proof bundle: save it and run `credagg verify` (no account needed
     then). Without `size` it proves against the first anchored (preferably final) size; if
@@ -117,10 +125,17 @@ def get_proof(
 def get_checkpoint(
     request: Request,
     session: SessionDep,
-    size: Annotated[int | None, Query(ge=1, description="A stored checkpoint's size.")] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="A stored checkpoint's size.")
+    ] = None,
     from_: Annotated[
         int | None,
-        Query(alias="from", ge=1, description="Include the consistency proof from this size."),
+        Query(
+            alias="from",
+            ge=1,
+            le=DB_INT_MAX,
+            description="Include the consistency proof from this size.",
+        ),
     ] = None,
 ) -> Any:
     """The latest signed checkpoint (or the one of `size`) with the chains it is anchored on;
@@ -140,8 +155,8 @@ def get_checkpoint(
 )
 def get_consistency(
     session: SessionDep,
-    from_: Annotated[int, Query(alias="from", ge=1)],
-    to: Annotated[int, Query(ge=1)],
+    from_: Annotated[int, Query(alias="from", ge=1, le=DB_INT_MAX)],
+    to: Annotated[int, Query(ge=1, le=DB_INT_MAX)],
 ) -> Any:
     """RFC 9162 proof that the tree of `from` leaves is a prefix of the tree of `to` leaves."""
     return json.loads(bundle_format.dump_consistency_proof(consistency_file(session, from_, to)))

@@ -151,6 +151,16 @@ class ProjectionRegistry:
 
 def default_registry() -> ProjectionRegistry:
     """Every projection of the backend. Domains add theirs here (risk, billing)."""
+    from backend.billing.projections import BillingProjection
+    from backend.risk.projections import RiskAlertDeliveryProjection, RiskProjection
     from backend.watcher.anchors import AnchorsProjection, FinalAnchorsProjection
 
-    return ProjectionRegistry([AnchorsProjection(), FinalAnchorsProjection()])
+    return ProjectionRegistry(
+        [
+            AnchorsProjection(),
+            FinalAnchorsProjection(),
+            RiskProjection(),
+            RiskAlertDeliveryProjection(),
+            BillingProjection(),
+        ]
+    )

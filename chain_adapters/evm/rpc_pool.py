@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,7 @@ TRANSIENT_HTTP_STATUS: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503,
 TRANSIENT_RPC_CODES: frozenset[int] = frozenset({-32005, 429})
 
 
-def _is_log_range_refusal(method: str, error: dict[str, object]) -> bool:
+def _is_log_range_refusal(method: str, error: Mapping[str, Any]) -> bool:
     """Infura answers a too-large `eth_getLogs` with -32005 "query returned more than 10000
     results": the same code as its rate limiter, but retrying the same range never helps."""
     return method == "eth_getLogs" and "more than" in str(error.get("message", "")).lower()

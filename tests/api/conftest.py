@@ -8,9 +8,11 @@ rather than collect 401s.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
@@ -30,11 +32,26 @@ from tests.backend.conftest import (  # noqa: F401 - fixtures re-exported for th
 
 CALLER_KINDS = ("anonymous", "wallet", "provider", "auditor")
 
+#: (caller kind, status class such as "2xx") -> responses seen by the fuzz run, so the run's
+#: log shows that authorised code paths ran and not only 401s.
+FUZZ_STATUSES: Counter[tuple[str, str]] = Counter()
 
-def sign_in(client: TestClient) -> str:
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FUZZ_STATUSES:
+        return
+    terminalreporter.section("OpenAPI fuzz: responses by caller")
+    for kind in CALLER_KINDS:
+        mix = {status: n for (who, status), n in sorted(FUZZ_STATUSES.items()) if who == kind}
+        total = sum(mix.values())
+        shown = ", ".join(f"{status}: {n}" for status, n in mix.items())
+        terminalreporter.write_line(f"{kind:>9}: {total} requests ({shown})")
+
+
+def sign_in(api: TestClient) -> str:
     """A new wallet's session token, through GET /v1/auth/nonce and POST /v1/auth/siwe."""
     account = Account.create()
-    nonce = client.get("/v1/auth/nonce").json()["nonce"]
+    nonce = api.get("/v1/auth/nonce").json()["nonce"]
     message = format_message(
         SiweMessage(
             domain="localhost:8000",
@@ -48,19 +65,17 @@ def sign_in(client: TestClient) -> str:
         )
     )
     signature = account.sign_message(encode_defunct(text=message)).signature.hex()
-    response = client.post(
-        "/v1/auth/siwe", json={"message": message, "signature": "0x" + signature}
-    )
+    response = api.post("/v1/auth/siwe", json={"message": message, "signature": "0x" + signature})
     assert response.status_code == 200, response.text
     return str(response.json()["token"])
 
 
-def mint_token(kind: str, client: TestClient, config: Settings) -> str | None:
+def mint_token(kind: str, api: TestClient, config: Settings) -> str | None:
     """A working bearer token for a principal of `kind` (None for the anonymous caller)."""
     if kind == "anonymous":
         return None
     if kind == "wallet":
-        return sign_in(client)
+        return sign_in(api)
     if kind == "provider":
         return create_provider(config)[1]
     if kind == "auditor":
@@ -83,10 +98,10 @@ class Caller:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def renew_if_revoked(self, client: TestClient) -> None:
+    def renew_if_revoked(self, api: TestClient) -> None:
         """Mint new credentials if the current ones no longer authenticate."""
         if self.token is None:
             return
-        if client.get("/v1/auth/me", headers=self.headers()).status_code == 401:
+        if api.get("/v1/auth/me", headers=self.headers()).status_code == 401:
             self.token = self.mint()
             self.renewals += 1

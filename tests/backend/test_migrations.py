@@ -48,6 +48,7 @@ EXPECTED_TABLES = {
     "credit_quotes",
     "credit_provider_outcomes",
     "credit_circuit_breakers",
+    "credit_loans",
     "watcher_cursors",
     "watcher_blocks",
     "watcher_logs",

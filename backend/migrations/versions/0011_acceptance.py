@@ -59,7 +59,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_loans")),
         sa.UniqueConstraint("quote_id", name=op.f("uq_credit_loans_quote_id")),
         sa.UniqueConstraint("request_id", name=op.f("uq_credit_loans_request_id")),
-        sa.UniqueConstraint("chain_id", "loan_id", name=op.f("uq_credit_loans_chain_id_loan_id")),
+        sa.UniqueConstraint(
+            "chain_id",
+            "aggregator",
+            "loan_id",
+            name=op.f("uq_credit_loans_chain_id_aggregator_loan_id"),
+        ),
     )
     op.create_index("ix_credit_loans_wallet", "credit_loans", ["wallet", "created_at"])
     op.create_index("ix_credit_loans_provider", "credit_loans", ["provider_id", "created_at"])

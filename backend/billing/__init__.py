@@ -1,0 +1,1 @@
+"""Per-provider usage metering from final chain events and quotes; plans; monthly statements."""

@@ -1,0 +1,1 @@
+"""Risk state projected from chain events: loans, collateral, prices, health, score, alerts."""
