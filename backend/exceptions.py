@@ -372,8 +372,8 @@ def _document_validation_errors(app: FastAPI) -> None:
     FastAPI documents its own validation body (`HTTPValidationError`, `detail` as a list) on
     every route with inputs that does not declare a 422 itself, and nothing about validation on
     routes that declare a 422 for their own errors. Our handler answers every validation failure
-    with `ErrorBody`, so each operation with parameters or a body documents exactly that. The
-    generated document is rewritten once, when first built.
+    with `ErrorBody`, so each operation with parameters or a body (or one `JsonNestingGuard`
+    may refuse) documents exactly that. The generated document is rewritten once, when built.
     """
     build = app.openapi
 
@@ -382,8 +382,10 @@ def _document_validation_errors(app: FastAPI) -> None:
             return app.openapi_schema
         document = build()
         for operations in document.get("paths", {}).values():
-            for operation in operations.values():
-                if "parameters" in operation or "requestBody" in operation:
+            for method, operation in operations.items():
+                # Any method but these may carry a body, which JsonNestingGuard may refuse.
+                takes_input = method not in ("get", "head", "options")
+                if takes_input or "parameters" in operation or "requestBody" in operation:
                     _document_422(operation.setdefault("responses", {}))
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for name in _FASTAPI_422_SCHEMAS:

@@ -124,6 +124,7 @@ async def create_credit_request(
     # is held while the providers answer; phase 3 begins a fresh one on the same session.
     await run_in_threadpool(session.rollback)
     elapsed = time.perf_counter() - started
+    prepare_ms = elapsed * 1000
     gathered = await service.gather_quotes(
         prepared,
         settings=settings,
@@ -136,9 +137,11 @@ async def create_credit_request(
     view = await run_in_threadpool(
         service.finish_credit_request, session, prepared, gathered, settings=settings
     )
-    runtime.reserve.observe(time.perf_counter() - finish_started)
+    finish_seconds = time.perf_counter() - finish_started
+    runtime.reserve.observe(finish_seconds)
     response.headers["Server-Timing"] = (
-        f"fanout;dur={gathered.fanout_seconds * 1000:.1f}, "
+        f"prepare;dur={prepare_ms:.1f}, fanout;dur={gathered.fanout_seconds * 1000:.1f}, "
+        f"finish;dur={finish_seconds * 1000:.1f}, "
         f"total;dur={(time.perf_counter() - started) * 1000:.1f}"
     )
     return view

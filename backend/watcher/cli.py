@@ -96,7 +96,9 @@ def rebuild_command(
         engine = create_db_engine(settings)
         try:
             with session_scope(create_session_factory(engine)) as session:
-                replayed = rebuild(session, chain_id, default_registry())
+                replayed = rebuild(
+                    session, chain_id, default_registry(settings.risk_alert_thresholds)
+                )
         finally:
             engine.dispose()
     except (ChainError, CredaggError) as exc:

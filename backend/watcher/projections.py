@@ -19,6 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import delete
@@ -149,8 +150,12 @@ class ProjectionRegistry:
         return len(logs)
 
 
-def default_registry() -> ProjectionRegistry:
-    """Every projection of the backend. Domains add theirs here (risk, billing)."""
+def default_registry(thresholds: Sequence[Decimal] | None = None) -> ProjectionRegistry:
+    """Every projection of the backend. Domains add theirs here (risk, billing).
+
+    `thresholds` are the health factors below which risk alerts fire
+    (`CREDAGG_RISK_ALERT_THRESHOLDS`); the projection's defaults when not given.
+    """
     from backend.billing.projections import BillingProjection
     from backend.risk.projections import RiskAlertDeliveryProjection, RiskProjection
     from backend.watcher.anchors import AnchorsProjection, FinalAnchorsProjection
@@ -159,7 +164,7 @@ def default_registry() -> ProjectionRegistry:
         [
             AnchorsProjection(),
             FinalAnchorsProjection(),
-            RiskProjection(),
+            RiskProjection() if thresholds is None else RiskProjection(thresholds),
             RiskAlertDeliveryProjection(),
             BillingProjection(),
         ]

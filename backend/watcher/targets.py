@@ -26,7 +26,7 @@ def watched_addresses(settings: Settings, chain: ChainConfig) -> list[str]:
 
 def watchers(settings: Settings) -> list[ChainWatcher]:
     """One watcher per configured chain that has the suite deployed."""
-    registry = default_registry()
+    registry = default_registry(settings.risk_alert_thresholds)
     found: list[ChainWatcher] = []
     for chain in chain_registry(settings):
         addresses = watched_addresses(settings, chain)

@@ -268,6 +268,7 @@ class Sample:
     fanout_ms: float | None = None
     outcomes: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    server: dict[str, float] = field(default_factory=dict)  # Server-Timing phases (ms)
 
 
 def parse(answer: Any, latency_ms: float) -> Sample:
@@ -290,8 +291,9 @@ def parse(answer: Any, latency_ms: float) -> Sample:
     timing = answer.headers.get("server-timing", "")
     for part in timing.split(","):
         name, _, dur = part.strip().partition(";dur=")
-        if name == "fanout" and dur:
-            sample.fanout_ms = float(dur)
+        if dur:
+            sample.server[name] = float(dur)
+    sample.fanout_ms = sample.server.get("fanout")
     return sample
 
 
@@ -437,6 +439,16 @@ def main() -> int:
                         reasons[reason] = reasons.get(reason, 0) + n
                 for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:4]:
                     print(f"  {n} x {reason}", file=sys.stderr)
+                phases = {
+                    name: pct([s.server[name] for s in samples if name in s.server], 0.5)
+                    for name in ("prepare", "fanout", "finish", "total")
+                }
+                print(
+                    "  server p50 ms: "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in phases.items())
+                    + f"; client p50 {pct([s.latency_ms for s in samples], 0.5):.0f}",
+                    file=sys.stderr,
+                )
                 lines.append(row(str(concurrency), samples, deadline_ms))
             baseline = asyncio.run(
                 sequential_baseline(

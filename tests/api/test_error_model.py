@@ -150,3 +150,21 @@ def test_every_documented_422_is_the_error_body(app: FastAPI) -> None:
 
 def test_the_document_is_built_once(app: FastAPI) -> None:
     assert app.openapi() is app.openapi()
+
+
+def test_a_deep_body_to_a_route_without_one_is_a_documented_422(client: TestClient) -> None:
+    token = sign_in(client)
+    response = client.post(
+        "/v1/auth/logout",
+        content=nested(100_000),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422, response.text
+    documented = client.app.openapi()["paths"]["/v1/auth/logout"]["post"]["responses"]  # type: ignore[attr-defined]
+    assert documented["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    # The guard refused it before the route ran: the session is still good.
+    assert (
+        client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )

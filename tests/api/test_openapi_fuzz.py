@@ -36,7 +36,7 @@ from backend.config import Settings
 from backend.exceptions import ErrorBody
 from tests.api.conftest import CALLER_KINDS, FUZZ_STATUSES, Caller, mint_token
 
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 15
 
 
 def error_body_in_model(

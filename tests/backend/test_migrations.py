@@ -54,6 +54,15 @@ EXPECTED_TABLES = {
     "watcher_logs",
     "watcher_anchored",
     "watcher_final_anchored",
+    "risk_loan_effects",
+    "risk_price_effects",
+    "risk_asset_configs",
+    "risk_alerts",
+    "risk_alert_deliveries",
+    "billing_originations",
+    "billing_block_times",
+    "billing_subscriptions",
+    "billing_statements",
 }
 HEAD = "0012_risk_billing"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
