@@ -8,14 +8,17 @@ and a request that is not yours is a 404, never a 403, so ids cannot be probed.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.auth.deps import CurrentProvider, CurrentWallet, Principal, require_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import REQUESTS_READ
+from backend.config import Settings
 from backend.credit import service
 from backend.credit.chain import ChainReader
 from backend.credit.exceptions import CreditRequestNotFound, Sanctioned, UnknownAsset
@@ -30,10 +33,12 @@ from backend.credit.schemas import (
 )
 from backend.db import SessionDep
 from backend.exceptions import Unauthorized, error_responses
+from backend.kit.crypto import FieldCipher
 from backend.providers.deps import Cipher, app_settings
 
 READER_STATE = "credit_chain_reader"
 RUNTIME_STATE = "credit_runtime"
+FANOUT_END = "credit_fanout_end"
 
 router = APIRouter(prefix="/v1/credit-requests", tags=["credit"])
 provider_router = APIRouter(prefix="/v1/provider", tags=["provider"])
@@ -72,6 +77,28 @@ async def _arrival() -> float:
 Arrival = Annotated[float, Depends(_arrival)]
 
 
+async def _admission(request: Request, runtime: Runtime) -> AsyncIterator[None]:
+    """Wait for a place among the credit requests in flight, before authentication.
+
+    Declared right after `Arrival` so it is resolved before the session exists: a queued
+    request holds no thread and no connection. Without it, a burst larger than the thread pool
+    deadlocks until the pool timeout: every worker thread waits to check out a connection for
+    authentication while every connection belongs to an authenticated request waiting for a
+    thread. The wait counts against the request's deadline (fewer quotes, not an error).
+    """
+    async with runtime.gate():
+        yield
+    # Request-scoped, so this runs once the response is out: what the request needed after
+    # its fan-out (phase 3, the commit with its audit entry, sending) is what the next
+    # requests reserve before their deadline.
+    fanout_end: float | None = getattr(request.state, FANOUT_END, None)
+    if fanout_end is not None:
+        runtime.reserve.observe(time.perf_counter() - fanout_end)
+
+
+Admitted = Annotated[None, Depends(_admission)]
+
+
 def _provider_reader(
     provider: CurrentProvider,
     _scoped: Annotated[Principal, Depends(require_scope(REQUESTS_READ))],
@@ -93,6 +120,7 @@ ProviderReader = Annotated[Principal, Depends(_provider_reader)]
 )
 async def create_credit_request(
     started: Arrival,
+    _admitted: Admitted,
     body: CreditRequestIn,
     wallet: CurrentWallet,
     session: SessionDep,
@@ -107,44 +135,63 @@ async def create_credit_request(
     the id of the quote_set receipt."""
     # Async so the network wait holds no worker thread: the database phases run in the thread
     # pool, the fan-out on the server's loop with the shared connection pool. The deadline
-    # covers the whole request, so the fan-out gets what is left after phase 1 minus what
-    # phase 3 has lately needed: under load the answer has fewer quotes, never comes late.
+    # covers the whole request (from before the admission queue), so the fan-out gets what is
+    # left after phase 1 minus what phase 3 and the commit have lately needed: under load the
+    # answer has fewer quotes rather than coming late.
     settings = app_settings(request)
     prepared = await run_in_threadpool(
-        service.prepare_credit_request,
-        session,
-        wallet.id,
-        body,
-        settings=settings,
-        reader=runtime.reader,
-        pools=runtime.pools,
-        cipher=cipher,
+        _prepare, session, wallet.id, body, settings, runtime, cipher
     )
-    # Phase 1 only read: end its transaction so no connection (and on SQLite no write lock)
-    # is held while the providers answer; phase 3 begins a fresh one on the same session.
-    await run_in_threadpool(session.rollback)
-    elapsed = time.perf_counter() - started
-    prepare_ms = elapsed * 1000
+    prepare_ms = (time.perf_counter() - started) * 1000
     gathered = await service.gather_quotes(
         prepared,
         settings=settings,
         reader=runtime.reader,
         client=runtime.client(),
         sessions=request.app.state.session_factory,
-        deadline=max(0.0, settings.credit_fanout_deadline - elapsed - runtime.reserve.value),
+        deadline=max(
+            0.0,
+            settings.credit_fanout_deadline
+            - (time.perf_counter() - started)
+            - runtime.reserve.value,
+        ),
     )
     finish_started = time.perf_counter()
+    setattr(request.state, FANOUT_END, finish_started)
     view = await run_in_threadpool(
         service.finish_credit_request, session, prepared, gathered, settings=settings
     )
     finish_seconds = time.perf_counter() - finish_started
-    runtime.reserve.observe(finish_seconds)
     response.headers["Server-Timing"] = (
         f"prepare;dur={prepare_ms:.1f}, fanout;dur={gathered.fanout_seconds * 1000:.1f}, "
         f"finish;dur={finish_seconds * 1000:.1f}, "
         f"total;dur={(time.perf_counter() - started) * 1000:.1f}"
     )
     return view
+
+
+def _prepare(
+    session: Session,
+    wallet: str,
+    body: CreditRequestIn,
+    settings: Settings,
+    runtime: CreditRuntime,
+    cipher: FieldCipher,
+) -> service.Prepared:
+    """Phase 1, then end its (read-only) transaction in the same thread hop, so no connection
+    (and on SQLite no write lock) is held while the providers answer; phase 3 begins afresh."""
+    try:
+        return service.prepare_credit_request(
+            session,
+            wallet,
+            body,
+            settings=settings,
+            reader=runtime.reader,
+            pools=runtime.pools,
+            cipher=cipher,
+        )
+    finally:
+        session.rollback()
 
 
 @router.get(

@@ -62,7 +62,6 @@ async def fan_out(
             call.provider_id: SourceResult(
                 Outcome.TIMED_OUT,
                 reason="not asked: no time was left before the overall deadline",
-                duration_ms=0,
             )
             for call in calls
         }

@@ -8,7 +8,7 @@ from backend.credit.models import CreditQuote, CreditRequest, Outcome, ProviderO
 from backend.credit.schemas import CreditRequestView, NotQuotedView, QuoteView, RiskView
 
 
-def quote_view(quote: CreditQuote, *, duration_ms: int | None = None) -> QuoteView:
+def quote_view(quote: CreditQuote) -> QuoteView:
     return QuoteView(
         id=quote.id,
         provider_id=quote.provider_id,
@@ -20,7 +20,6 @@ def quote_view(quote: CreditQuote, *, duration_ms: int | None = None) -> QuoteVi
         quote=quote.document,
         figures=quote.figures,
         typed_data=quote.typed_data,
-        duration_ms=duration_ms,
     )
 
 
@@ -30,7 +29,6 @@ def request_view(
     outcomes: Sequence[ProviderOutcome],
 ) -> CreditRequestView:
     ranked = sorted((q for q in quotes if q.rank is not None), key=lambda q: q.rank or 0)
-    took = {o.provider_id: o.duration_ms for o in outcomes}
     return CreditRequestView(
         id=request.id,
         wallet=request.wallet,
@@ -40,19 +38,15 @@ def request_view(
         purpose=request.purpose,
         created_at=request.created_at,
         risk=RiskView(score=request.risk_score, reasons=list(request.risk_reasons)),
-        quotes=[quote_view(q, duration_ms=took.get(q.provider_id)) for q in ranked],
-        excluded=[
-            quote_view(q, duration_ms=took.get(q.provider_id)) for q in quotes if q.rank is None
-        ],
+        quotes=[quote_view(q) for q in ranked],
+        excluded=[quote_view(q) for q in quotes if q.rank is None],
         not_quoted=[
-            NotQuotedView(
-                provider_id=o.provider_id,
-                outcome=o.outcome,
-                reason=o.reason,
-                duration_ms=o.duration_ms,
-            )
+            NotQuotedView(provider_id=o.provider_id, outcome=o.outcome, reason=o.reason)
             for o in outcomes
             if o.outcome != Outcome.QUOTED.value
         ],
         receipt_id=request.quote_set_receipt_id,
+        provider_timings_ms={
+            o.provider_id: o.duration_ms for o in outcomes if o.duration_ms is not None
+        },
     )

@@ -30,6 +30,8 @@ from backend.credit.pool_state import PoolStateCache
 MIN_RESERVE = 0.015
 #: How much of the previous reserve survives each new observation.
 RESERVE_DECAY = 0.95
+#: Credit requests past authentication at once, per process (see `gate`).
+IN_FLIGHT = 24
 
 
 @dataclass
@@ -51,6 +53,28 @@ class CreditRuntime:
     _clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = field(
         default_factory=dict
     )
+
+    _gates: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = field(
+        default_factory=dict
+    )
+
+    def gate(self) -> asyncio.Semaphore:
+        """The running loop's limit on credit requests in flight at once (at most one database
+        connection each, so the limit stays within the connection pool).
+
+        Past the point where the CPU is busy, more concurrent requests only thrash: they fight
+        over the GIL and the connection pool, the event loop driving every fan-out starves,
+        throughput collapses and the slowest requests run into the 30 s request timeout. Behind
+        the gate a request waits holding no connection and no thread (it is taken before
+        authentication), and its wait counts against its deadline: a long wait, fewer quotes.
+        """
+        loop = asyncio.get_running_loop()
+        entry = self._gates.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            pool = self.settings.db_pool_size + self.settings.db_max_overflow
+            entry = (loop, asyncio.Semaphore(max(1, min(IN_FLIGHT, pool))))
+            self._gates[id(loop)] = entry
+        return entry[1]
 
     @classmethod
     def build(cls, settings: Settings, reader: ChainReader) -> CreditRuntime:

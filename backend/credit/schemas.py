@@ -112,18 +112,12 @@ class QuoteView(BaseModel):
     quote: dict[str, Any] = Field(description="The QuoteV1 figures as in the receipt.")
     figures: dict[str, Any] = Field(description="Reg Z APR, health factor, rateBps...")
     typed_data: dict[str, Any] = Field(description="EIP-712 Acceptance to sign to accept.")
-    duration_ms: int | None = Field(
-        default=None, description="How long the provider took (ms); none if it was not asked."
-    )
 
 
 class NotQuotedView(BaseModel):
     provider_id: int
     outcome: str
     reason: str | None
-    duration_ms: int | None = Field(
-        default=None, description="How long the provider took (ms); none if it was not asked."
-    )
 
 
 class CreditRequestView(BaseModel):
@@ -138,6 +132,11 @@ class CreditRequestView(BaseModel):
     quotes: list[QuoteView] = Field(description="Ranked, best first.")
     excluded: list[QuoteView] = Field(description="Quotes that break the borrower's limits.")
     not_quoted: list[NotQuotedView]
+    provider_timings_ms: dict[int, int] = Field(
+        default_factory=dict,
+        description="How long each provider that was asked took to answer or time out (ms), "
+        "by provider id.",
+    )
     receipt_id: str | None = Field(description="The quote_set receipt (none if no quote).")
 
 

@@ -277,11 +277,12 @@ def parse(answer: Any, latency_ms: float) -> Sample:
         return sample
     body = answer.json()
     sample.quotes = len(body["quotes"])
-    answered = [q["duration_ms"] for q in body["quotes"] if q.get("duration_ms") is not None]
+    timings = {int(pid): ms for pid, ms in body["provider_timings_ms"].items()}
+    answered = [timings[q["provider_id"]] for q in body["quotes"] if q["provider_id"] in timings]
     answered += [
-        row["duration_ms"]
+        timings[row["provider_id"]]
         for row in body["not_quoted"]
-        if row["outcome"] == "declined" and row.get("duration_ms") is not None
+        if row["outcome"] == "declined" and row["provider_id"] in timings
     ]
     sample.slowest_answered_ms = max(answered) if answered else None
     for row in body["not_quoted"]:
@@ -439,6 +440,10 @@ def main() -> int:
                         reasons[reason] = reasons.get(reason, 0) + n
                 for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:4]:
                     print(f"  {n} x {reason}", file=sys.stderr)
+                statuses: dict[int, int] = {}
+                for sample in samples:
+                    statuses[sample.status] = statuses.get(sample.status, 0) + 1
+                print(f"  statuses {statuses}", file=sys.stderr)
                 phases = {
                     name: pct([s.server[name] for s in samples if name in s.server], 0.5)
                     for name in ("prepare", "fanout", "finish", "total")

@@ -9,8 +9,14 @@ key, so the authorised code paths run too, not only the 401s. The laws checked o
 - the status code, content type and body are the ones the operation declares
   (`status_code_conformance`, `content_type_conformance`, `response_schema_conformance`).
 
-The run is bounded (`MAX_EXAMPLES` per operation per caller) and derandomized, so CI sees the
-same inputs every time.
+The run is bounded (`MAX_EXAMPLES` fuzzed cases per operation per caller, plus Schemathesis'
+examples and coverage phases) and derandomized, so CI sees the same inputs every time; the
+terminal summary shows the status mix each caller got.
+
+Two choices forced by the tools: the schema is loaded at import from a throwaway app (the lazy
+`schemathesis.pytest.from_fixture` loader writes `Function._nodeid`, which pytest 9.2 no longer
+has), and requests go through the test's own `TestClient` on the test's app and database
+(`case.as_transport_kwargs` + `case.validate_response`), not Schemathesis' ASGI transport.
 """
 
 from __future__ import annotations
@@ -113,6 +119,9 @@ def httpx_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
     derandomize=True,
     database=None,
     deadline=None,
+    # Each example is a real request on a real database, on a machine shared with other work:
+    # "too slow", "filtered too much" and function-scoped fixtures (the caller and the app are
+    # deliberately shared by one operation's examples) are expected here, not symptoms.
     suppress_health_check=list(hypothesis.HealthCheck),
 )
 def test_openapi_fuzz(case: schemathesis.Case, caller: Caller, client: TestClient) -> None:
