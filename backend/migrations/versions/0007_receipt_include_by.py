@@ -27,10 +27,10 @@ def upgrade() -> None:
     op.execute("UPDATE receipts SET include_by = issued_at WHERE include_by IS NULL")
     with op.batch_alter_table("receipts") as batch:
         batch.alter_column("include_by", existing_type=sa.DateTime(timezone=True), nullable=False)
-        batch.create_check_constraint("include_by", "include_by >= issued_at")
+        batch.create_check_constraint(op.f("ck_receipts_include_by"), "include_by >= issued_at")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("receipts") as batch:
-        batch.drop_constraint("ck_receipts_include_by", type_="check")
+        batch.drop_constraint(op.f("ck_receipts_include_by"), type_="check")
         batch.drop_column("include_by")
