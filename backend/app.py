@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("api starting", extra={"settings": settings.safe_summary()})
         yield
+        runtime = getattr(_app.state, "credit_runtime", None)
+        if runtime is not None:  # the fan-out's shared HTTP client pool
+            await runtime.aclose()
         if owns_engine:
             db_engine.dispose()
 

@@ -24,6 +24,7 @@ from backend.credit.models import (
 )
 from backend.providers.models import (
     Provider,
+    ProviderProfile,
     ProviderRateCard,
     ProviderStatus,
     WebhookEndpoint,
@@ -38,6 +39,7 @@ class ProviderConfig:
     rate_card: ProviderRateCard | None
     webhook: WebhookEndpoint | None
     pool: DefiPool | None
+    payout_address: str | None = None  # where a rate-card loan's principal is paid from
 
 
 class CreditRepository:
@@ -70,14 +72,21 @@ class CreditRepository:
 
     def active_providers(self) -> list[ProviderConfig]:
         rows = self.session.execute(
-            select(Provider, ProviderRateCard, WebhookEndpoint, DefiPool)
+            select(
+                Provider,
+                ProviderRateCard,
+                WebhookEndpoint,
+                DefiPool,
+                ProviderProfile.payout_address,
+            )
             .outerjoin(ProviderRateCard, ProviderRateCard.provider_id == Provider.id)
             .outerjoin(WebhookEndpoint, WebhookEndpoint.provider_id == Provider.id)
             .outerjoin(DefiPool, DefiPool.provider_id == Provider.id)
+            .outerjoin(ProviderProfile, ProviderProfile.provider_id == Provider.id)
             .where(Provider.status == ProviderStatus.ACTIVE.value)
             .order_by(Provider.id)
         ).all()
-        return [ProviderConfig(p, card, hook, pool) for p, card, hook, pool in rows]
+        return [ProviderConfig(p, card, hook, pool, payout) for p, card, hook, pool, payout in rows]
 
     def add_all(self, rows: Sequence[CreditRequest | CreditQuote | ProviderOutcome]) -> None:
         self.session.add_all(rows)

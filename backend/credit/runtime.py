@@ -30,8 +30,9 @@ from backend.credit.pool_state import PoolStateCache
 MIN_RESERVE = 0.015
 #: How much of the previous reserve survives each new observation.
 RESERVE_DECAY = 0.95
-#: Credit requests past authentication at once, per process (see `gate`).
-IN_FLIGHT = 24
+#: SQLite serialises every transaction (BEGIN IMMEDIATE); more requests in flight than this
+#: only queue on its busy timeout, and the unlucky ones fail with "database is locked".
+SQLITE_IN_FLIGHT = 4
 
 
 @dataclass
@@ -72,7 +73,10 @@ class CreditRuntime:
         entry = self._gates.get(id(loop))
         if entry is None or entry[0] is not loop:
             pool = self.settings.db_pool_size + self.settings.db_max_overflow
-            entry = (loop, asyncio.Semaphore(max(1, min(IN_FLIGHT, pool))))
+            limit = min(self.settings.credit_max_in_flight, pool)
+            if self.settings.effective_database_url.startswith("sqlite"):
+                limit = min(limit, SQLITE_IN_FLIGHT)  # one writer at a time, whatever we do
+            entry = (loop, asyncio.Semaphore(max(1, limit)))
             self._gates[id(loop)] = entry
         return entry[1]
 

@@ -435,10 +435,10 @@ def _plan(
         return Plan(pid, "traditional", ask.chain_id, run_http)
     if card is None:
         return "has neither a quote endpoint nor a rate card"
-    rate_card = card
+    rate_card, payout = card, config.payout_address
 
     async def run_card(_client: httpx.AsyncClient) -> SourceResult:
-        return quote_card(rate_card, ask)
+        return quote_card(rate_card, ask, payout_address=payout)
 
     return Plan(pid, "traditional", ask.chain_id, run_card)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Fan-out under load: the credit-request endpoint with 20 real HTTP lenders, one of them hung.
 
-    .venv/bin/python scripts/bench/fanout.py                 # SQLite, or PostgreSQL when
-    DATABASE_URL=postgresql+psycopg://... .venv/bin/python scripts/bench/fanout.py   # (throwaway DB)
+    .venv/bin/python scripts/bench/fanout.py            # SQLite in a temp dir
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \
+        .venv/bin/python scripts/bench/fanout.py        # a throwaway PostgreSQL database
 
 What runs, all real and local:
 * the app under uvicorn in a subprocess (uvloop, httptools), on a migrated throwaway database
@@ -165,6 +166,7 @@ def app_env(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, str]
         CREDAGG_CREDIT_PROVIDER_TIMEOUT=str(args.provider_timeout),
         CREDAGG_CREDIT_FANOUT_DEADLINE=str(args.deadline),
         CREDAGG_LOG_LEVEL="ERROR",
+        CREDAGG_CREDIT_MAX_IN_FLIGHT=str(args.in_flight),
         CREDAGG_DB_POOL_SIZE="20",
         CREDAGG_DB_MAX_OVERFLOW="20",
     )
@@ -384,12 +386,16 @@ def row(label: str, samples: list[Sample], deadline_ms: float) -> str:
 
 
 def main() -> int:
+    from backend.config import Settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve-lenders", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--provider-timeout", type=float, default=1.0)
-    parser.add_argument("--deadline", type=float, default=2.0)
+    defaults = Settings(_env_file=None, environment="test")
+    parser.add_argument("--provider-timeout", type=float, default=defaults.credit_provider_timeout)
+    parser.add_argument("--deadline", type=float, default=defaults.credit_fanout_deadline)
+    parser.add_argument("--in-flight", type=int, default=defaults.credit_max_in_flight)
     parser.add_argument("--levels", default="10,50,200")
-    parser.add_argument("--requests", default="100,200,400", help="requests per level")
+    parser.add_argument("--requests", default="60,150,400", help="requests per level")
     parser.add_argument("--wallets", type=int, default=20)
     parser.add_argument("--baseline-rounds", type=int, default=5)
     args = parser.parse_args()

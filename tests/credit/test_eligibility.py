@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
+from web3 import Web3
 
 from backend.app import create_app
 from backend.config import Settings
@@ -45,6 +46,13 @@ def test_kyc_tier_gates_a_card_and_secured_figures_follow_the_feeds(
     with TestClient(create_app(credit_settings)) as client:
         card_id, key = create_provider(credit_settings)
         assert client.put("/v1/provider/rate-card", json=CARD, headers=bearer(key)).is_success
+        payout = "0x" + "ab" * 20  # where this lender's loans are funded from, on-chain
+        profile = client.patch(
+            "/v1/provider/profile",
+            json={"payout_address": Web3.to_checksum_address(payout)},
+            headers=bearer(key),
+        )
+        assert profile.is_success, profile.text
         pools = {}
         for chain_id, chain in market.chains.items():
             pid, _ = create_provider(credit_settings, kind=ProviderKind.DEFI)
@@ -75,6 +83,8 @@ def test_kyc_tier_gates_a_card_and_secured_figures_follow_the_feeds(
     assert "exceeds max_apr 0.06" in card["excluded_reason"]
     assert Decimal(card["quote"]["effective_annual_rate"]) > Decimal("0.07")
     assert card["quote"]["fees"] == str(AMOUNT // 100)
+    # a rate-card quote names the lender's payout address as the loan's provider
+    assert card["typed_data"]["message"]["provider"].lower() == payout
     for quote in quotes.values():
         doc = quote["quote"]
         # 50,000 USD of debt against 80,000 USD of WETH with an 80 % liquidation threshold
