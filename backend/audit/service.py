@@ -40,7 +40,7 @@ from backend.kit.columns import utcnow
 from backend.receipts.commitment import commitment, leaf_hash
 from backend.receipts.models import Receipt, ReceiptKind
 from backend.receipts.repository import MerkleNodeRepository
-from backend.receipts.service import IssuedReceipt, ReceiptDraft, issue_receipts, receipt_document
+from backend.receipts.service import IssuedReceipt, ReceiptDraft, issue_receipt, receipt_document
 from backend.receipts.signing import ReceiptSigner
 
 __all__ = [
@@ -116,20 +116,17 @@ def checkpoint_head(
     latest = AuditCheckpointReceiptRepository(session).latest()
     if latest is not None and latest.payload == checkpoint_payload(head):
         return None
-    [issued] = issue_receipts(
+    return issue_receipt(
         session,
-        [
-            ReceiptDraft(
-                kind=ReceiptKind.AUDIT_CHECKPOINT,
-                tenant="system",
-                subject=CHECKPOINT_SUBJECT,
-                payload=checkpoint_payload(head),
-            )
-        ],
+        ReceiptDraft(
+            kind=ReceiptKind.AUDIT_CHECKPOINT,
+            tenant="system",
+            subject=CHECKPOINT_SUBJECT,
+            payload=checkpoint_payload(head),
+        ),
         signer=signer,
         max_inclusion_delay=max_inclusion_delay,
     )
-    return issued
 
 
 # ------------------------------------------------------------------------------------- verify

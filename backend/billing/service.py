@@ -22,7 +22,7 @@ from backend.billing.statements import Usage, build_lines, format_time, month_bo
 from backend.kit.columns import utcnow
 from backend.providers.service import payout_address
 from backend.receipts.models import ReceiptKind
-from backend.receipts.service import ReceiptDraft, issue_receipts
+from backend.receipts.service import ReceiptDraft, issue_receipt
 from backend.receipts.signing import ReceiptSigner
 
 #: (chain_id, block number) -> block timestamp, e.g. `lambda c, n: adapters[c].block(n).timestamp`.
@@ -117,16 +117,14 @@ def generate_statement(
     statement.computed_at = moment
     if final:
         statement.status = "final"
-        [receipt] = issue_receipts(
+        receipt = issue_receipt(
             session,
-            [
-                ReceiptDraft(
-                    kind=ReceiptKind.BILLING_STATEMENT,
-                    tenant=f"provider:{provider_id}",
-                    subject=statement_id(provider_id, start),
-                    payload=statement_payload(statement, subscription),
-                )
-            ],
+            ReceiptDraft(
+                kind=ReceiptKind.BILLING_STATEMENT,
+                tenant=f"provider:{provider_id}",
+                subject=statement_id(provider_id, start),
+                payload=statement_payload(statement, subscription),
+            ),
             signer=signer,
         )
         statement.receipt_id = str(receipt.id)

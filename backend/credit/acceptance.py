@@ -49,7 +49,7 @@ from backend.receipts.models import ReceiptKind
 from backend.receipts.service import (
     ReceiptDraft,
     format_issued_at,
-    issue_receipts,
+    issue_receipt,
     signer_from_settings,
 )
 from chain_adapters.acceptance import TERM_FIELDS
@@ -662,19 +662,17 @@ def _issue_receipt(
             "log_index": opened.log_index,
         },
     }
-    issued = issue_receipts(
+    issued = issue_receipt(
         session,
-        [
-            ReceiptDraft(
-                kind=ReceiptKind.ACCEPTANCE,
-                tenant=f"wallet:{prepared.wallet}",
-                subject=f"loan:{prepared.chain_id}:{opened.loan_id}",
-                payload=payload,
-            )
-        ],
+        ReceiptDraft(
+            kind=ReceiptKind.ACCEPTANCE,
+            tenant=f"wallet:{prepared.wallet}",
+            subject=f"loan:{prepared.chain_id}:{opened.loan_id}",
+            payload=payload,
+        ),
         signer=signer_from_settings(settings),
     )
-    return str(issued[0].id)
+    return str(issued.id)
 
 
 def _webhook(prepared: Prepared, loan: CreditLoan) -> dict[str, Any]:

@@ -67,7 +67,7 @@ from backend.receipts.models import ReceiptKind
 from backend.receipts.service import (
     ReceiptDraft,
     format_issued_at,
-    issue_receipts,
+    issue_receipt,
     signer_from_settings,
 )
 from chain_adapters.exceptions import ChainError
@@ -550,19 +550,17 @@ def _issue_quote_set(
         "ranking_rule": RANKING_RULE,
         "quoted_at": format_issued_at(now),
     }
-    issued = issue_receipts(
+    issued = issue_receipt(
         session,
-        [
-            ReceiptDraft(
-                kind=ReceiptKind.QUOTE_SET,
-                tenant=f"wallet:{request.wallet}",
-                subject=f"credit-request:{request.id}",
-                payload=payload,
-            )
-        ],
+        ReceiptDraft(
+            kind=ReceiptKind.QUOTE_SET,
+            tenant=f"wallet:{request.wallet}",
+            subject=f"credit-request:{request.id}",
+            payload=payload,
+        ),
         signer=signer_from_settings(settings),
     )
-    return str(issued[0].id)
+    return str(issued.id)
 
 
 def _log(request: CreditRequest, risk: RiskProfile, outcomes: dict[int, SourceResult]) -> None:

@@ -65,6 +65,7 @@ __all__ = [
     "get_receipt",
     "inclusion_proof_for",
     "issuance_of",
+    "issue_receipt",
     "issue_receipts",
     "latest_checkpoint",
     "log_size",
@@ -295,6 +296,20 @@ class _Prepared:
     salt: bytes
     commitment: bytes
     signature: Signature
+
+
+def issue_receipt(
+    session: Session,
+    draft: ReceiptDraft,
+    *,
+    signer: ReceiptSigner,
+    max_inclusion_delay: timedelta | None = None,
+) -> IssuedReceipt:
+    """`issue_receipts` for the common case of one receipt (a domain's single decision)."""
+    [issued] = issue_receipts(
+        session, [draft], signer=signer, max_inclusion_delay=max_inclusion_delay
+    )
+    return issued
 
 
 def _prepare(
