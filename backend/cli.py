@@ -17,6 +17,7 @@ from rich.table import Table
 
 from backend.audit.cli import app as audit_app
 from backend.auth.cli import register as register_auth_commands
+from backend.credit.cli import register as register_credit_commands
 from backend.kit.crypto_rotation import keys_app
 from backend.receipts.verify_cli import register as register_verify_commands
 from backend.watcher.cli import app as watcher_app
@@ -32,6 +33,7 @@ devnet_app = typer.Typer(help="Local Anvil devnets.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 register_verify_commands(app)  # `credagg verify`, `credagg consistency`: the auditor's tools
 register_auth_commands(app)  # `credagg providers create`, `credagg auth ...`: operator keys
+register_credit_commands(app)  # `credagg kyc set|show`: wallets' KYC tiers
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(db_app, name="db")
