@@ -20,6 +20,15 @@ class ChainStatus(BaseModel):
     last_reorg_depth: int | None
     last_reorg_at: datetime | None
     updated_at: datetime
+    rpc_unavailable: bool = Field(
+        default=False,
+        description="No successful read of the chain for 5 block times (at least 10 s): the "
+        "node is unreachable or no worker is running.",
+    )
+    rpc_unavailable_since: datetime | None = Field(
+        default=None, description="Time of the last successful read, while unavailable."
+    )
+    stale_seconds: float = Field(default=0.0, description="Seconds since the last successful step.")
 
 
 class WatcherStatus(BaseModel):

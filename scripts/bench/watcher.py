@@ -13,20 +13,29 @@ PostgreSQL database created next to DATABASE_URL (dropped afterwards):
 * naive: the loop people write first — per block, `w3.eth.get_block` + `w3.eth.get_logs` for
   that block, each log added through the ORM, one commit per block; no projections.
 
-Prints a markdown table (logs, seconds, logs/s, ratio). Targets (issue 6): watcher >= 10,000
-logs/s into PostgreSQL and >= 10x the naive loop.
+Then the steady state, on the watcher's database: Anvil mines one block a second
+(`evm_setIntervalMining`), a producer sends `emitMany` at a steady rate, and the live step (the
+body of `watcher.ingest`, with the configured confirmations) runs once a second; every second a
+sampler reads the node's head and the committed cursor and records head - cursor.
+
+Prints markdown tables (logs, seconds, logs/s, ratio; max and mean lag beside the
+confirmations). Targets (issue 6): watcher >= 10,000 logs/s into PostgreSQL and >= 10x the
+naive loop; steady-state lag <= confirmations + 1 block.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +51,11 @@ from backend.config import Settings  # noqa: E402
 from backend.db import create_db_engine, create_session_factory, migrate  # noqa: E402
 from backend.watcher.backfill import backfill  # noqa: E402
 from backend.watcher.ingest import ChainWatcher  # noqa: E402
-from backend.watcher.models import AnchoredEffect, WatcherLog  # noqa: E402
+from backend.watcher.models import AnchoredEffect, WatcherCursor, WatcherLog  # noqa: E402
 from backend.watcher.projections import default_registry  # noqa: E402
 from backend.watcher.ranges import AdaptiveRange  # noqa: E402
 from chain_adapters.compiler import compile_project  # noqa: E402
-from chain_adapters.devnet import DevnetSpec, running_devnets  # noqa: E402
+from chain_adapters.devnet import Devnet, DevnetSpec, running_devnets  # noqa: E402
 from chain_adapters.evm.adapter import EvmAdapter  # noqa: E402
 
 EMITTER = """// SPDX-License-Identifier: MIT
@@ -148,6 +157,135 @@ def run_watcher(url: str, rpc_url: str, chain: Any, address: str, first: int) ->
         engine.dispose()
 
 
+@dataclass
+class SteadyState:
+    seconds: float
+    blocks: int
+    logs: int
+    samples: list[int]
+    confirmations: int
+
+    @property
+    def max_lag(self) -> int:
+        return max(self.samples)
+
+    @property
+    def mean_lag(self) -> float:
+        return statistics.fmean(self.samples)
+
+
+def rpc(http: requests.Session, url: str, method: str, params: list[Any]) -> Any:
+    answer = http.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=60
+    ).json()
+    if "error" in answer:
+        raise RuntimeError(f"{method} failed: {answer['error']}")
+    return answer["result"]
+
+
+def run_steady(
+    url: str,
+    devnet: Devnet,
+    contract: Any,
+    address: str,
+    *,
+    confirmations: int,
+    seconds: float,
+    tx_per_second: float,
+    per_tx: int,
+) -> SteadyState:
+    """Live ingestion at 1 block/s under steady load; (head - cursor) sampled every second.
+
+    Runs on the database the backfill filled, so it also exercises the backfill -> live
+    hand-off. The live loop is what beat does: one `backfill(..., until_head=True)` (the body
+    of `watcher.ingest`) per `watcher_interval` of 1 s.
+    """
+    settings = Settings(_env_file=None, environment="test", database_url=url)
+    engine = create_db_engine(settings)
+    chain = devnet.chain_config(confirmations=confirmations, block_time=1.0)
+    watcher = ChainWatcher(EvmAdapter(chain), [address], default_registry())
+    factory = create_session_factory(engine)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    samples: list[int] = []
+    tx = {
+        "from": SENDER,
+        "to": contract.address,
+        "data": contract.encode_abi("emitMany", args=[per_tx]),
+        "gas": hex(60_000 + per_tx * 4_000),
+    }
+
+    def guarded(body: Any) -> Any:
+        def run() -> None:
+            try:
+                body()
+            except BaseException as exc:  # reported after the run
+                errors.append(exc)
+                stop.set()
+
+        return run
+
+    def ticks(interval: float, action: Any) -> None:
+        next_at = time.monotonic()
+        while not stop.is_set():
+            action()
+            next_at += interval
+            stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def produce() -> None:
+        with requests.Session() as http:
+            ticks(
+                1.0 / tx_per_second, lambda: rpc(http, devnet.rpc_url, "eth_sendTransaction", [tx])
+            )
+
+    def ingest() -> None:
+        ticks(1.0, lambda: backfill(factory, watcher, from_block=0, until_head=True))
+
+    def sample() -> None:
+        w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
+
+        def once() -> None:
+            head = int(w3.eth.block_number)
+            with factory() as session:
+                cursor = session.get(WatcherCursor, watcher.chain_id)
+                assert cursor is not None
+                samples.append(max(head - cursor.block_number, 0))
+
+        stop.wait(2.0)  # the first tick catches up with the blocks mined since the backfill
+        ticks(1.0, once)
+
+    with requests.Session() as http:
+        rpc(http, devnet.rpc_url, "evm_setAutomine", [False])
+        rpc(http, devnet.rpc_url, "evm_setIntervalMining", [1])
+        first = int(rpc(http, devnet.rpc_url, "eth_blockNumber", []), 16)
+        with factory() as session:
+            logs_before = int(session.scalar(select(func.count()).select_from(WatcherLog)) or 0)
+        threads = [
+            threading.Thread(target=guarded(f), daemon=True) for f in (produce, ingest, sample)
+        ]
+        started = time.perf_counter()
+        try:
+            for thread in threads:
+                thread.start()
+            stop.wait(seconds)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            rpc(http, devnet.rpc_url, "evm_setIntervalMining", [0])
+            rpc(http, devnet.rpc_url, "evm_setAutomine", [True])
+        elapsed = time.perf_counter() - started
+        last = int(rpc(http, devnet.rpc_url, "eth_blockNumber", []), 16)
+    try:
+        if errors:
+            raise errors[0]
+        with factory() as session:
+            logs = int(session.scalar(select(func.count()).select_from(WatcherLog)) or 0)
+        return SteadyState(elapsed, last - first, logs - logs_before, samples, confirmations)
+    finally:
+        engine.dispose()
+
+
 def run_naive(
     url: str, rpc_url: str, chain_id: int, address: str, first: int, last: int
 ) -> tuple[int, float]:
@@ -197,6 +335,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=5_000)
     parser.add_argument("--per-block", type=int, default=20)
+    parser.add_argument("--steady-seconds", type=float, default=20.0)
+    parser.add_argument("--steady-tps", type=float, default=5.0, help="transactions per second")
+    parser.add_argument("--confirmations", type=int, default=2)
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -216,6 +357,16 @@ def main() -> None:
         chain = devnet.chain_config(confirmations=0)
         with throwaway_database(args.database_url) as url:
             ours, ours_s = run_watcher(url, devnet.rpc_url, chain, address, first)
+            steady = run_steady(
+                url,
+                devnet,
+                contract,
+                address,
+                confirmations=args.confirmations,
+                seconds=args.steady_seconds,
+                tx_per_second=args.steady_tps,
+                per_tx=args.per_block,
+            )
         with throwaway_database(args.database_url) as url:
             naive, naive_s = run_naive(url, devnet.rpc_url, devnet.chain_id, address, first, last)
     assert ours == naive == args.blocks * args.per_block, (ours, naive)
@@ -230,6 +381,18 @@ def main() -> None:
     print(
         f"| naive web3.py loop (get_logs per block, ORM) | {naive:,} | {naive_s:.2f} | "
         f"{naive_rate:,.0f} | 1.0x |"
+    )
+    target = steady.confirmations + 1
+    print(
+        f"\nsteady state: {steady.seconds:.0f}s, {steady.blocks} blocks (1 block/s), "
+        f"{steady.logs:,} logs ingested live, {len(steady.samples)} lag samples\n"
+    )
+    print("| steady-state lag (head - cursor) | max | mean | confirmations | target |")
+    print("|---|---:|---:|---:|---:|")
+    verdict = "met" if steady.max_lag <= target else "MISSED"
+    print(
+        f"| watcher live step every 1 s | {steady.max_lag} | {steady.mean_lag:.2f} | "
+        f"{steady.confirmations} | <= {target} ({verdict}) |"
     )
 
 
