@@ -25,6 +25,7 @@ from backend.credit.acceptance_api import provider_router as acceptance_provider
 from backend.credit.acceptance_api import router as acceptance_router
 from backend.credit.api import provider_router as credit_provider_router
 from backend.credit.api import router as credit_router
+from backend.credit.provider_quotes_api import router as provider_quotes_router
 from backend.db import create_db_engine, create_session_factory
 from backend.exceptions import ErrorBody, install_exception_handlers
 from backend.idempotency.middleware import IdempotencyMiddleware
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(credit_provider_router)
     app.include_router(acceptance_router)
     app.include_router(acceptance_provider_router)
+    app.include_router(provider_quotes_router)
 
     # Added innermost first: the request context wraps everything, so even a CORS preflight or
     # a timeout gets a request id, a metric and an access log line.

@@ -13,6 +13,10 @@ decline. Options make it misbehave on purpose: `--delay` (answer late), `--fail`
 `--decline REASON`. `GET /stats` tells how many quote requests arrived (and how many had a
 valid signature), which is how tests check that a request was, or was not, sent.
 
+`--answer-later` answers the webhook 202 Accepted at once and then (after `--delay`) posts the
+quote or decline to credagg's `POST /v1/provider/quotes` with the provider API key read from
+`--api-key-file`; `/stats` then also lists the HTTP status of each of those posts.
+
     python scripts/example_lender.py --port 0 --secret-file /tmp/secret --apr 0.11
     -> prints "listening on <port>" once ready.
 
@@ -30,6 +34,8 @@ import json
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -59,6 +65,7 @@ class Lender:
         self.lock = threading.Lock()
         self.received = 0
         self.verified = 0
+        self.posted: list[int] = []
 
     def secret(self) -> str | None:
         path = Path(self.args.secret_file)
@@ -72,6 +79,11 @@ class Lender:
             self.verified += int(ok)
         if not ok:
             return 401, {"error": "bad signature"}
+        if self.args.answer_later:
+            event = json.loads(body)
+            if event.get("type") == "credit_request.quote_requested":
+                threading.Thread(target=self.post_later, args=(event,), daemon=True).start()
+            return 202, {"accepted": True}
         if self.args.delay:
             time.sleep(self.args.delay)
         if self.args.fail:
@@ -79,16 +91,43 @@ class Lender:
         event = json.loads(body)
         if event.get("type") != "credit_request.quote_requested":
             return 200, {"ok": True}
+        return 200, self.decide(event)
+
+    def decide(self, event: dict[str, Any]) -> dict[str, Any]:
         if self.args.decline:
-            return 200, {"decision": "decline", "reason": self.args.decline}
+            return {"decision": "decline", "reason": self.args.decline}
         amount = int(event["data"]["amount"])
         fee = amount * self.args.fee_bps // 10_000
-        return 200, {
+        return {
             "decision": "quote",
             "apr": self.args.apr,
             "origination_fee": fee,
             "address": self.args.address,
         }
+
+    def post_later(self, event: dict[str, Any]) -> None:
+        """Post the answer to credagg, authenticated with the provider's API key."""
+        if self.args.delay:
+            time.sleep(self.args.delay)
+        answer = self.decide(event)
+        decision = answer.pop("decision")
+        payload = {"credit_request_id": event["data"]["request_id"], decision: answer}
+        key = Path(self.args.api_key_file).read_text().strip()
+        request = urllib.request.Request(
+            self.args.credagg_url.rstrip("/") + "/v1/provider/quotes",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            status = 0
+        with self.lock:
+            self.posted.append(status)
 
 
 def make_handler(lender: Lender) -> type[BaseHTTPRequestHandler]:
@@ -104,7 +143,14 @@ def make_handler(lender: Lender) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/stats":
                 with lender.lock:
-                    self._send(200, {"received": lender.received, "verified": lender.verified})
+                    self._send(
+                        200,
+                        {
+                            "received": lender.received,
+                            "verified": lender.verified,
+                            "posted": list(lender.posted),
+                        },
+                    )
             else:
                 self._send(404, {"error": "not found"})
 
@@ -132,7 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
     parser.add_argument("--fail", action="store_true", help="answer HTTP 500")
     parser.add_argument("--decline", default=None, help="decline with this reason")
+    parser.add_argument(
+        "--answer-later", action="store_true", help="answer 202, then POST /v1/provider/quotes"
+    )
+    parser.add_argument("--credagg-url", default="http://127.0.0.1:8000", help="credagg base URL")
+    parser.add_argument("--api-key-file", default=None, help="file holding the provider API key")
     args = parser.parse_args(argv)
+    if args.answer_later and not args.api_key_file:
+        parser.error("--answer-later needs --api-key-file")
     server = ThreadingHTTPServer((args.host, args.port), make_handler(Lender(args)))
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)

@@ -143,3 +143,29 @@ class CircuitBreaker(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     probe_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProviderAnswer(Base):
+    """A lender's slot for answering one request later (`POST /v1/provider/quotes`).
+
+    Opened (`pending`) before the webhook is sent, so a lender that answers 202 and posts at
+    once cannot beat its own slot; the POST turns it into `quote` or `decline` with a
+    conditional UPDATE, so of two answers exactly one wins; the fan-out turns a slot nobody
+    answered into `closed` when it stops waiting, and an inline answer into `inline`. No
+    foreign key to credit_requests: that row is written after the fan-out.
+    """
+
+    __tablename__ = "credit_provider_answers"
+    __table_args__ = (
+        CheckConstraint("kind IN ('pending', 'quote', 'decline', 'inline', 'closed')", name="kind"),
+    )
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

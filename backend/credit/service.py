@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
-from backend.credit import circuit_breaker
+from backend.credit import circuit_breaker, late_answers
 from backend.credit.assets import AssetEntry, AssetRegistry, asset_registry
 from backend.credit.breaker_repository import breaker_rows
 from backend.credit.chain import ChainReader
@@ -234,6 +234,7 @@ async def gather_quotes(
         plans = [plan for plan in plans if plan.provider_id not in skipped]
     remaining = max(0.0, deadline - (time.monotonic() - started))
     chains = sorted({plan.chain_id for plan in plans})
+    late_answers.SESSIONS.set(sessions)  # lenders answering 202 post to their slot later
     results, markets = await _gather(
         plans, chains, reader, prepared, client, settings, deadline=remaining
     )
@@ -430,7 +431,7 @@ def _plan(
         url = config.webhook.url
 
         async def run_http(client: httpx.AsyncClient) -> SourceResult:
-            return await quote_http(client, ask, url=url, secrets=secrets)
+            return await quote_http(client, ask, url=url, secrets=secrets, provider_id=pid)
 
         return Plan(pid, "traditional", ask.chain_id, run_http)
     if card is None:

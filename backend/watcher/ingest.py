@@ -22,12 +22,13 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from backend.kit.columns import utcnow
+from backend.watcher.bulk import copy_text, insert_tuples
 from backend.watcher.exceptions import ChainMoved, NotStarted
-from backend.watcher.models import WatcherCursor
-from backend.watcher.projections import DecodedLog, ProjectionRegistry
+from backend.watcher.models import WatcherCursor, WatcherLog
+from backend.watcher.projections import DecodedLog, ProjectionRegistry, RawLogRow
 from backend.watcher.reorg import reconcile
 from backend.watcher.repository import WatcherRepository
-from chain_adapters.base import Block, ChainAdapter
+from chain_adapters.base import Block, ChainAdapter, Log
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,41 @@ class StepResult:
     reorg_depth: int = 0
     seconds: float = 0.0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+LOG_COLUMNS = (
+    "chain_id",
+    "block_hash",
+    "log_index",
+    "block_number",
+    "transaction_hash",
+    "address",
+    "topic0",
+    "topic1",
+    "topic2",
+    "topic3",
+    "data",
+)
+
+
+@dataclass(frozen=True)
+class FetchedRange:
+    """A final range read ahead of the transaction that stores it (the backfill's prefetch).
+
+    Only final blocks are read ahead: they cannot be reorganised away between the read and the
+    write, so using the read later stores exactly what a synchronous step would have stored.
+    Everything that needs no database (sorting, the rows of `watcher_logs` and their COPY text,
+    event decoding) is done by the reader, so the writer only writes.
+    """
+
+    first: int
+    last: int
+    logs: list[Log]
+    header: Block
+    rows: list[RawLogRow]
+    values: list[tuple[bytes | int | str | None, ...]]
+    text: str | None
+    decoded: list[DecodedLog]
 
 
 def start_cursor(session: Session, adapter: ChainAdapter, *, from_block: int) -> WatcherCursor:
@@ -98,8 +134,54 @@ class ChainWatcher:
     def chain_id(self) -> int:
         return self.adapter.chain_id
 
-    def step(self, session: Session, *, span: int = 2_000) -> StepResult:
-        """Advance the cursor by at most one range (final) or one live batch; flush only."""
+    def fetch_range(self, first: int, last: int) -> FetchedRange:
+        """Read the logs and the end header of final blocks first..last (no database access).
+
+        Thread-safe with respect to the step: it touches only the adapter, so the backfill runs
+        it on a helper thread while the previous range is being written.
+        """
+        logs = self.adapter.fetch_logs(from_block=first, to_block=last, address=self.addresses)
+        header = self.adapter.block(last)
+        logs.sort(key=lambda log: (log.block_number, log.log_index))
+        chain_id = self.chain_id
+        rows = [
+            RawLogRow(
+                chain_id=chain_id,
+                block_hash=log.block_hash,
+                log_index=log.log_index,
+                block_number=log.block_number,
+                transaction_hash=log.transaction_hash,
+                address=log.address,
+                topics=tuple(log.topics[:4]) + (None,) * (4 - min(len(log.topics), 4)),
+                data=log.data,
+            )
+            for log in logs
+        ]
+        values = [
+            (
+                r.chain_id,
+                r.block_hash,
+                r.log_index,
+                r.block_number,
+                r.transaction_hash,
+                r.address,
+                *r.topics,
+                r.data,
+            )
+            for r in rows
+        ]
+        text = copy_text(values)
+        decoded = self.registry.decode(rows)
+        return FetchedRange(first, last, logs, header, rows, values, text, decoded)
+
+    def step(
+        self, session: Session, *, span: int = 2_000, prefetched: FetchedRange | None = None
+    ) -> StepResult:
+        """Advance the cursor by at most one range (final) or one live batch; flush only.
+
+        `prefetched` is used only if it is the range that comes next (it starts at cursor + 1)
+        and is still entirely final; otherwise it is ignored and the step reads the node itself.
+        """
         started = time.perf_counter()
         repo = WatcherRepository(session)
         if not repo.try_lock_chain(self.chain_id):
@@ -119,14 +201,21 @@ class ChainWatcher:
         first = cursor.block_number + 1
         fresh: list[DecodedLog] = []
         if first <= head:
+            ahead: FetchedRange | None = None
             if first <= finalized:
-                last = min(finalized, cursor.block_number + span)
-                headers = [self.adapter.block(last)]
+                if (
+                    prefetched is not None
+                    and prefetched.first == first <= prefetched.last <= finalized
+                ):
+                    last, headers, ahead = prefetched.last, [prefetched.header], prefetched
+                if ahead is None:
+                    last = min(finalized, cursor.block_number + span)
+                    headers = [self.adapter.block(last)]
             else:
                 last = min(head, cursor.block_number + min(span, self.live_batch))
                 headers = self._linked_headers(cursor, first, last)
             before = cursor.logs_ingested
-            fresh = self._ingest(repo, cursor, first, last, headers)
+            fresh = self._ingest(repo, cursor, first, last, headers, ahead)
             result.status, result.first, result.last = "advanced", first, last
             result.logs = cursor.logs_ingested - before
         result.final_delivered = self._deliver_final(repo, cursor, finalized, fresh, first)
@@ -156,8 +245,12 @@ class ChainWatcher:
         first: int,
         last: int,
         headers: list[Block],
+        ahead: FetchedRange | None = None,
     ) -> list[DecodedLog]:
-        logs = self.adapter.fetch_logs(from_block=first, to_block=last, address=self.addresses)
+        if ahead is not None:
+            logs = ahead.logs
+        else:
+            logs = self.adapter.fetch_logs(from_block=first, to_block=last, address=self.addresses)
         hashes = {h.number: h.hash for h in headers}
         for log in logs:
             known = hashes.get(log.block_number)
@@ -166,10 +259,17 @@ class ChainWatcher:
                     f"chain {self.chain_id}: log in block {log.block_number} is from another "
                     "fork than its header; retrying next step"
                 )
-        logs.sort(key=lambda log: (log.block_number, log.log_index))
-        rows = repo.add_logs(self.chain_id, logs)
-        repo.add_headers(self.chain_id, headers)
-        decoded = self.registry.decode(rows)
+        if ahead is not None:  # sorted, converted and decoded by the reader
+            insert_tuples(
+                repo.session, WatcherLog.__table__, LOG_COLUMNS, ahead.values, text=ahead.text
+            )
+            rows, decoded = ahead.rows, ahead.decoded
+            repo.add_headers(self.chain_id, headers)
+        else:
+            logs.sort(key=lambda log: (log.block_number, log.log_index))
+            rows = repo.add_logs(self.chain_id, logs)
+            repo.add_headers(self.chain_id, headers)
+            decoded = self.registry.decode(rows)
         self.registry.deliver(repo.session, "head", decoded)
         cursor.block_number, cursor.block_hash = last, headers[-1].hash
         cursor.logs_ingested += len(rows)

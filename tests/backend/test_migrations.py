@@ -47,6 +47,7 @@ EXPECTED_TABLES = {
     "credit_requests",
     "credit_quotes",
     "credit_provider_outcomes",
+    "credit_provider_answers",
     "credit_circuit_breakers",
     "credit_loans",
     "watcher_cursors",
@@ -64,7 +65,7 @@ EXPECTED_TABLES = {
     "billing_subscriptions",
     "billing_statements",
 }
-HEAD = "0012_risk_billing"
+HEAD = "0013_provider_answers"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -14,19 +14,27 @@ or  {"decision": "decline", "reason": "..."}
 (`apr` a yearly fraction string, `origination_fee` smallest units of the asset, `address` the
 lender's on-chain address that goes into the EIP-712 terms). Anything else (non-2xx, malformed
 JSON) is an `error` and counts against the lender's circuit breaker; a decline does not.
+
+Or the lender answers 202 Accepted and posts its answer later, before `respond_by`, to
+`POST /v1/provider/quotes` with `{"credit_request_id", "quote": {apr, origination_fee,
+address}}` or `{"credit_request_id", "decline": {"reason"}}` (see backend/credit/late_answers.py);
+it is validated and priced exactly like an inline answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from backend.credit import late_answers
 from backend.credit.models import Outcome
 from backend.credit.sources import Ask, RawQuote, SourceResult
 from backend.providers.rate_cards import MAX_APR, RateCard
@@ -69,9 +77,39 @@ def request_body(ask: Ask) -> bytes:
 
 
 async def quote_http(
-    client: httpx.AsyncClient, ask: Ask, *, url: str, secrets: list[str]
+    client: httpx.AsyncClient,
+    ask: Ask,
+    *,
+    url: str,
+    secrets: list[str],
+    provider_id: int | None = None,
 ) -> SourceResult:
-    """POST the signed request; the caller's timeout bounds the whole exchange."""
+    """POST the signed request; the caller's timeout bounds the whole exchange, including the
+    wait for an answer posted later (a 202), which needs `provider_id` and the fan-out's
+    session factory (`late_answers.SESSIONS`)."""
+    sessions = late_answers.SESSIONS.get()
+    slot = None
+    if provider_id is not None and sessions is not None:
+        slot = late_answers.Slot(sessions, ask.request_id, provider_id)
+        if not await slot.open(datetime.fromisoformat(ask.respond_by)):
+            slot = None  # asked twice for the same request: only the first may answer later
+    try:
+        result = await _exchange(client, ask, url=url, secrets=secrets, slot=slot)
+    except BaseException:
+        if slot is not None:  # cancelled (timeout, deadline): refuse answers from now on
+            await asyncio.shield(slot.close())
+        raise
+    return result
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    ask: Ask,
+    *,
+    url: str,
+    secrets: list[str],
+    slot: late_answers.Slot | None,
+) -> SourceResult:
     body = request_body(ask)
     headers = {
         "Content-Type": "application/json",
@@ -85,7 +123,12 @@ async def quote_http(
         return SourceResult(
             Outcome.ERROR, reason=f"request failed: {type(exc).__name__}", counts_as_failure=True
         )
-    if response.status_code // 100 != 2:
+    if response.status_code == 202 and slot is not None:
+        return await _await_posted(ask, slot)
+    answered = response.status_code // 100 == 2 and response.status_code != 202
+    if slot is not None:  # answered inline (or failed): a later POST is refused
+        await slot.close(late_answers.INLINE if answered else late_answers.CLOSED)
+    if not answered:
         return SourceResult(
             Outcome.ERROR, reason=f"answered HTTP {response.status_code}", counts_as_failure=True
         )
@@ -99,6 +142,28 @@ async def quote_http(
             reason=f"malformed answer at {where}: {first['msg']}",
             counts_as_failure=True,
         )
+    return interpret(answer, ask)
+
+
+async def _await_posted(ask: Ask, slot: late_answers.Slot) -> SourceResult:
+    """Wait for the answer the lender posts, until the request's overall deadline."""
+    left = (datetime.fromisoformat(ask.respond_by) - datetime.now().astimezone()).total_seconds()
+    try:
+        kind, body = await asyncio.wait_for(slot.wait(), max(left, 0.0))
+    except TimeoutError:
+        found = await slot.settle()
+        if found is None:
+            return SourceResult(
+                Outcome.TIMED_OUT, reason="accepted the request (202) but posted no answer in time"
+            )
+        kind, body = found
+    else:
+        await slot.close()
+    return interpret(QuoteAnswer.model_validate({"decision": kind, **body}), ask)
+
+
+def interpret(answer: QuoteAnswer, ask: Ask) -> SourceResult:
+    """What a well-formed answer means for `ask`, inline or posted later alike."""
     if answer.decision == "decline":
         return SourceResult(Outcome.DECLINED, reason=answer.reason or "declined by the lender")
     if answer.apr is None or answer.address is None:
