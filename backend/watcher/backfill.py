@@ -13,6 +13,7 @@ cursor stays at the last committed range. The unfinalised window is never prefet
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -41,6 +42,10 @@ def backfill(
     results: list[StepResult] = []
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-prefetch")
     ahead: Future[FetchedRange] | None = None
+    # The objects alive now (modules, web3, SQLAlchemy) outlive the backfill: keep the cyclic
+    # collector from re-scanning them on every full collection triggered by the ranges' short-
+    # lived rows (about a fifth of a 100,000-log backfill's time when measured). Undone below.
+    gc.freeze()
     try:
         while True:
             fetched: FetchedRange | None = None
@@ -87,6 +92,7 @@ def backfill(
         if ahead is not None:
             _discard(ahead)
         executor.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()
 
 
 def _read_ahead(

@@ -22,7 +22,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from backend.kit.columns import utcnow
-from backend.watcher.bulk import copy_text, insert_tuples
+from backend.watcher.bulk import insert_tuples
 from backend.watcher.exceptions import ChainMoved, NotStarted
 from backend.watcher.models import WatcherCursor, WatcherLog
 from backend.watcher.projections import DecodedLog, ProjectionRegistry, RawLogRow
@@ -72,7 +72,7 @@ class FetchedRange:
 
     Only final blocks are read ahead: they cannot be reorganised away between the read and the
     write, so using the read later stores exactly what a synchronous step would have stored.
-    Everything that needs no database (sorting, the rows of `watcher_logs` and their COPY text,
+    Everything that needs no database (sorting, the rows of `watcher_logs` as tuples,
     event decoding) is done by the reader, so the writer only writes.
     """
 
@@ -82,7 +82,6 @@ class FetchedRange:
     header: Block
     rows: list[RawLogRow]
     values: list[tuple[bytes | int | str | None, ...]]
-    text: str | None
     decoded: list[DecodedLog]
 
 
@@ -170,9 +169,8 @@ class ChainWatcher:
             )
             for r in rows
         ]
-        text = copy_text(values)
         decoded = self.registry.decode(rows)
-        return FetchedRange(first, last, logs, header, rows, values, text, decoded)
+        return FetchedRange(first, last, logs, header, rows, values, decoded)
 
     def step(
         self, session: Session, *, span: int = 2_000, prefetched: FetchedRange | None = None
@@ -260,9 +258,7 @@ class ChainWatcher:
                     "fork than its header; retrying next step"
                 )
         if ahead is not None:  # sorted, converted and decoded by the reader
-            insert_tuples(
-                repo.session, WatcherLog.__table__, LOG_COLUMNS, ahead.values, text=ahead.text
-            )
+            insert_tuples(repo.session, WatcherLog.__table__, LOG_COLUMNS, ahead.values)
             rows, decoded = ahead.rows, ahead.decoded
             repo.add_headers(self.chain_id, headers)
         else:

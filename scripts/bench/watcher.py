@@ -8,8 +8,10 @@ ReceiptAnchor's `Anchored` event N times per call, and sends one call per block 
 batches of sends, so generating 100,000 logs takes seconds). Then, each into its own throwaway
 PostgreSQL database created next to DATABASE_URL (dropped afterwards):
 
-* watcher: `backend.watcher.backfill` — adaptive eth_getLogs ranges, bulk inserts, the anchors
-  projections (head and final), cursor per range transaction;
+* watcher: `backend.watcher.backfill` — adaptive eth_getLogs ranges (from a 200-block probe,
+  doubling towards ~10,000 logs per range), the next final range read ahead on a helper thread
+  while the current one is written, bulk inserts, the anchors projections (head and final),
+  cursor per range transaction;
 * naive: the loop people write first — per block, `w3.eth.get_block` + `w3.eth.get_logs` for
   that block, each log added through the ORM, one commit per block; no projections.
 
@@ -146,7 +148,7 @@ def run_watcher(url: str, rpc_url: str, chain: Any, address: str, first: int) ->
         factory = create_session_factory(engine)
         watcher = ChainWatcher(EvmAdapter(chain), [address], default_registry())
         started = time.perf_counter()
-        backfill(factory, watcher, from_block=first, ranges=AdaptiveRange(span=2_000))
+        backfill(factory, watcher, from_block=first, ranges=AdaptiveRange(span=200))
         seconds = time.perf_counter() - started
         with factory() as session:
             logs = int(session.scalar(select(func.count()).select_from(WatcherLog)) or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,9 @@ import requests
 
 from backend.db import SessionFactory
 from backend.watcher.backfill import backfill
+from backend.watcher.ingest import ChainWatcher, FetchedRange
+from backend.watcher.models import WatcherCursor
+from backend.watcher.projections import default_registry
 from backend.watcher.ranges import AdaptiveRange
 from chain_adapters.devnet import Devnet
 from chain_adapters.evm.adapter import EvmAdapter
@@ -27,6 +31,9 @@ class LimitingProxy:
         self.upstream = upstream
         self.refused = 0
         self.get_logs_calls = 0
+        self.limit = RESULT_LIMIT
+        self.fail_from: int | None = None  # eth_getLogs from this block on: a provider error
+        self.failed_from: list[int] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +48,15 @@ class LimitingProxy:
                 ).json()
                 if request.get("method") == "eth_getLogs":
                     proxy.get_logs_calls += 1
-                    if len(answer.get("result") or []) > RESULT_LIMIT:
+                    start = int(request["params"][0]["fromBlock"], 16)
+                    if proxy.fail_from is not None and start >= proxy.fail_from:
+                        proxy.failed_from.append(start)
+                        answer = {
+                            "jsonrpc": "2.0",
+                            "id": request.get("id"),
+                            "error": {"code": -32000, "message": "upstream unavailable"},
+                        }
+                    if len(answer.get("result") or []) > proxy.limit:
                         proxy.refused += 1
                         answer = {
                             "jsonrpc": "2.0",
@@ -109,3 +124,88 @@ def test_adaptive_range_grows_and_shrinks_within_bounds() -> None:
         ranges.shrink()
     assert ranges.span == 2
     assert not ranges.shrink()
+
+
+class RecordingWatcher(ChainWatcher):
+    """The real watcher; it only notes which ranges were read ahead (on the helper thread)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.read_ahead: list[tuple[int, int]] = []
+
+    def fetch_range(self, first: int, last: int) -> FetchedRange:
+        self.read_ahead.append((first, last))
+        return super().fetch_range(first, last)
+
+
+def recording_watcher(devnet: Devnet, address: str, rpc_url: str) -> RecordingWatcher:
+    config = devnet.chain_config(confirmations=3).model_copy(update={"rpc_urls": (rpc_url,)})
+    return RecordingWatcher(EvmAdapter(config), [address], default_registry())
+
+
+def test_prefetched_final_ranges_store_exactly_the_chain(
+    factory: SessionFactory, anchors: Anchors, chains: list[Devnet], proxy: LimitingProxy
+) -> None:
+    proxy.limit = 10_000
+    for _ in range(10):
+        anchors.send(2)
+    start = int(anchors.w3.eth.block_number) - 25
+    watcher = recording_watcher(chains[0], anchors.address, proxy.url)
+    results = backfill(factory, watcher, from_block=start, ranges=AdaptiveRange(span=3, maximum=4))
+    assert len(watcher.read_ahead) >= 3, "no range was read ahead"
+    advanced = [r for r in results if r.status == "advanced"]
+    for before, after in itertools.pairwise(advanced):
+        assert before.last is not None
+        assert after.first == before.last + 1  # contiguous: no gap, no overlap
+    assert {(r.first, r.last) for r in advanced} >= set(watcher.read_ahead[:-1])
+    assert results[-1].cursor == results[-1].finalized
+    assert_consistent(factory, watcher, truth=EvmAdapter(chains[0].chain_config()))
+    anchors.send(2)  # live after a prefetched backfill: the unfinalised window, no read-ahead
+    ahead = len(watcher.read_ahead)
+    run_to_head(factory, watcher)
+    assert_consistent(factory, watcher, truth=EvmAdapter(chains[0].chain_config()))
+    assert len(watcher.read_ahead) == ahead
+
+
+def test_failed_read_ahead_leaves_the_cursor_at_the_last_committed_range(
+    factory: SessionFactory, anchors: Anchors, chains: list[Devnet], proxy: LimitingProxy
+) -> None:
+    proxy.limit = 10_000
+    for _ in range(8):
+        anchors.send(2)
+    start = int(anchors.w3.eth.block_number) - 20
+    proxy.fail_from = start + 9
+    watcher = recording_watcher(chains[0], anchors.address, proxy.url)
+    committed: list[int] = []
+    with pytest.raises(Exception, match="upstream unavailable"):
+        backfill(
+            factory,
+            watcher,
+            from_block=start,
+            ranges=AdaptiveRange(span=3, maximum=3),
+            progress=lambda result: committed.append(result.cursor),
+        )
+    assert proxy.failed_from, "the failing range was never requested"
+    assert any(first == proxy.failed_from[0] for first, _ in watcher.read_ahead)
+    with factory() as session:
+        cursor = session.get(WatcherCursor, watcher.chain_id)
+        assert cursor is not None
+        assert cursor.block_number == committed[-1] == proxy.failed_from[0] - 1
+    assert_consistent(factory, watcher, truth=EvmAdapter(chains[0].chain_config()))
+    proxy.fail_from = None  # the provider recovers: the backfill resumes at cursor + 1
+    results = backfill(factory, watcher, from_block=start, ranges=AdaptiveRange(span=3))
+    assert results[0].first == proxy.failed_from[0]
+    assert results[-1].cursor == results[-1].finalized
+    assert_consistent(factory, watcher, truth=EvmAdapter(chains[0].chain_config()))
+
+
+def test_ranges_converge_on_the_target_number_of_logs() -> None:
+    ranges = AdaptiveRange(span=100, maximum=10_000, target_logs=1_000)
+    ranges.observe(200)  # sparse: grow
+    assert ranges.span == 200
+    ranges.observe(1_500)  # about right: keep
+    assert ranges.span == 200
+    ranges.observe(5_000)  # dense: halve
+    assert ranges.span == 100
+    with pytest.raises(ValueError):
+        AdaptiveRange(target_logs=0)

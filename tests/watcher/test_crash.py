@@ -1,5 +1,7 @@
-"""Kill -9 a real Celery worker running `watcher.ingest` at random moments; nothing is lost or
-applied twice: afterwards the stored logs are the chain's, and effects equal a rebuild."""
+"""Kill -9 a real Celery worker running `watcher.ingest` at random moments (20 times) while
+anchors and loans are produced; nothing is lost or applied twice: afterwards the stored logs are
+the chain's, effects equal a rebuild, and so do billing totals (originations and volume per
+provider) and risk state."""
 
 from __future__ import annotations
 
@@ -16,21 +18,27 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from web3 import Web3
 
+from backend.billing.repository import BillingRepository
 from backend.config import Settings
 from backend.db import SessionFactory, session_scope
-from backend.watcher.ingest import start_cursor
+from backend.risk.repository import RiskRepository
+from backend.watcher.ingest import ChainWatcher, start_cursor
+from backend.watcher.targets import watcher_for
 from backend.worker import create_celery_app, worker_argv
 from chain_adapters.deploy import manifest_path
 from chain_adapters.devnet import Devnet, die_with_parent
 from chain_adapters.registry import dump_chains
 from tests.backend.conftest import ROOT, wait_for, worker_env
-from tests.watcher.conftest import Anchors, assert_consistent, make_watcher, run_to_head
+from tests.risk.conftest import Lending, lending  # noqa: F401 - the loan driver fixture
+from tests.watcher.conftest import Anchors, assert_consistent, run_to_head
 
-KILLS = 10
+KILLS = 20
+LOAN_EVERY = 8  # producer iterations per LoanOpened
 CONFIRMATIONS = 2
 
 
@@ -53,9 +61,14 @@ class Worker:
 
 @pytest.fixture
 def crash_settings(
-    watcher_settings: Settings, anchors: Anchors, chains: list[Devnet], tmp_path: Path
+    watcher_settings: Settings,
+    anchors: Anchors,
+    market: Any,
+    chains: list[Devnet],
+    tmp_path: Path,
 ) -> Settings:
-    """Devnet A in a chains file, a manifest naming its ReceiptAnchor (the watched contract)."""
+    """Devnet A in a chains file; a manifest naming its ReceiptAnchor, CreditAggregator and
+    CollateralManager (the worker also watches the manager's price feeds)."""
     devnet = chains[0]
     data_dir = tmp_path / "data"
     path = manifest_path(data_dir, devnet.name)
@@ -64,7 +77,15 @@ def crash_settings(
         json.dumps(
             {
                 "chain_id": devnet.chain_id,
-                "contracts": {"ReceiptAnchor": {"address": anchors.address}},
+                "contracts": {
+                    "ReceiptAnchor": {"address": anchors.address},
+                    "CreditAggregator": {
+                        "address": market.address(devnet.chain_id, "CreditAggregator")
+                    },
+                    "CollateralManager": {
+                        "address": market.address(devnet.chain_id, "CollateralManager")
+                    },
+                },
             }
         ),
         encoding="utf-8",
@@ -136,18 +157,27 @@ def in_flight(log: str) -> bool:
 
 
 class Producer(threading.Thread):
-    """Anchors (one event per transaction, one block each) until stopped."""
+    """Anchors (one event per transaction, one block each) and, every LOAN_EVERY rounds, a loan
+    (LoanOpened: billing originations, risk exposure) until stopped. One thread sends it all,
+    so the operator's nonces never race."""
 
-    def __init__(self, anchors: Anchors, rpc_url: str) -> None:
+    def __init__(self, anchors: Anchors, driver: Lending, rpc_url: str) -> None:
         super().__init__(daemon=True)
         self.anchors = Anchors(Web3(Web3.HTTPProvider(rpc_url)), anchors.address, anchors.operator)
+        self.lending = driver
+        self.loans = 0
         self.stop_event = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        rounds = 0
         try:
             while not self.stop_event.is_set():
                 self.anchors.send(3)
+                rounds += 1
+                if rounds % LOAN_EVERY == 1:
+                    self.lending.open_loan(1_000 * 10**6 + rounds, 0)
+                    self.loans += 1
                 time.sleep(0.02)
         except BaseException as exc:  # surfaced by the test
             self.error = exc
@@ -158,15 +188,18 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
     factory: SessionFactory,
     anchors: Anchors,
     chains: list[Devnet],
+    lending: Lending,  # noqa: F811
     start_worker: Callable[[], Worker],
 ) -> None:
     rng = random.Random(0x9A7C)
-    watcher = make_watcher(chains[0], anchors.address, confirmations=CONFIRMATIONS)
+    watcher = watcher_for(crash_settings, chains[0].chain_config(confirmations=CONFIRMATIONS))
+    assert watcher is not None
+    assert lending.contract("CreditAggregator").address.lower() in watcher.addresses
     with session_scope(factory) as session:
         start_cursor(session, watcher.adapter, from_block=int(anchors.w3.eth.block_number))
     celery = create_celery_app(crash_settings)
     queue: str = start_worker.queue  # type: ignore[attr-defined]
-    producer = Producer(anchors, chains[0].rpc_url)
+    producer = Producer(anchors, lending, chains[0].rpc_url)
     producer.start()
     interrupted = 0
     try:
@@ -187,6 +220,7 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
         producer.stop_event.set()
         producer.join(timeout=30)
     assert producer.error is None, producer.error
+    assert producer.loans > 0, "no loan was opened during the kills"
     assert interrupted > 0, "no kill landed during an ingestion task"
     anchors.mine(CONFIRMATIONS)
     final = start_worker()  # a clean worker catches up after the crashes
@@ -196,4 +230,22 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
     outcome = result.get(timeout=120)
     assert outcome[str(watcher.chain_id)]["cursor"] >= head
     run_to_head(factory, watcher)
-    assert_consistent(factory, watcher)
+    incremental = state(factory, watcher)
+    assert len(incremental[0]) == producer.loans, "every LoanOpened is final and billed once"
+    assert_consistent(factory, watcher)  # logs == the chain; effects == a rebuild (it rebuilds)
+    assert state(factory, watcher) == incremental  # billing totals and risk state too
+
+
+def state(
+    factory: SessionFactory, watcher: ChainWatcher
+) -> tuple[list[tuple[object, ...]], dict[str, tuple[int, int]], list[Any]]:
+    """Billing originations, per-provider (count, volume) totals, and every risk effect."""
+    with factory() as session, session.begin():
+        originations = BillingRepository(session).all_originations(watcher.chain_id)
+        totals: dict[str, tuple[int, int]] = {}
+        for row in originations:
+            provider, principal = str(row[3]), int(str(row[4]))
+            count, volume = totals.get(provider, (0, 0))
+            totals[provider] = (count + 1, volume + principal)
+        risk = sorted(RiskRepository(session).effects(watcher.chain_id), key=repr)
+        return originations, totals, risk
