@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 
-from backend.auth.siwe import SiweMessage, format_message
 from backend.config import Settings
-from backend.kit.columns import utcnow
-from tests.auth.conftest import create_key, create_provider, iso
+from tests.auth.conftest import create_key, create_provider, sign_in
 from tests.backend.conftest import (  # noqa: F401 - fixtures re-exported for these tests
     _no_credagg_env,
     app,
@@ -48,26 +45,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{kind:>9}: {total} requests ({shown})")
 
 
-def sign_in(api: TestClient) -> str:
-    """A new wallet's session token, through GET /v1/auth/nonce and POST /v1/auth/siwe."""
-    account = Account.create()
-    nonce = api.get("/v1/auth/nonce").json()["nonce"]
-    message = format_message(
-        SiweMessage(
-            domain="localhost:8000",
-            address=account.address,
-            uri="http://localhost:8000",
-            version="1",
-            chain_id=31337,
-            nonce=nonce,
-            issued_at=iso(utcnow()),
-            statement="Sign in to credagg.",
-        )
-    )
-    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
-    response = api.post("/v1/auth/siwe", json={"message": message, "signature": "0x" + signature})
-    assert response.status_code == 200, response.text
-    return str(response.json()["token"])
+def new_wallet_session(api: TestClient) -> str:
+    """A new wallet's session token (SIWE through the real endpoints)."""
+    return sign_in(api, Account.create())
 
 
 def mint_token(kind: str, api: TestClient, config: Settings) -> str | None:
@@ -75,7 +55,7 @@ def mint_token(kind: str, api: TestClient, config: Settings) -> str | None:
     if kind == "anonymous":
         return None
     if kind == "wallet":
-        return sign_in(api)
+        return new_wallet_session(api)
     if kind == "provider":
         return create_provider(config)[1]
     if kind == "auditor":

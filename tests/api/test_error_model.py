@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.exceptions import MAX_JSON_DEPTH, ErrorBody, json_nesting_exceeds
-from tests.api.conftest import sign_in
+from tests.api.conftest import new_wallet_session
 
 BODY_ROUTES = [
     ("POST", "/v1/auth/siwe"),
@@ -76,7 +76,10 @@ def test_the_recursion_limit_that_made_deep_json_fatal_is_still_raised() -> None
 def test_a_body_nested_past_the_limit_is_a_422_not_a_crash(
     client: TestClient, method: str, path: str, idempotency_key: str | None
 ) -> None:
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {sign_in(client)}"}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {new_wallet_session(client)}",
+    }
     if idempotency_key:
         headers["Idempotency-Key"] = f"{idempotency_key}-{method}-{path}"
     response = client.request(method, path, content=nested(100_000), headers=headers)
@@ -153,7 +156,7 @@ def test_the_document_is_built_once(app: FastAPI) -> None:
 
 
 def test_a_deep_body_to_a_route_without_one_is_a_documented_422(client: TestClient) -> None:
-    token = sign_in(client)
+    token = new_wallet_session(client)
     response = client.post(
         "/v1/auth/logout",
         content=nested(100_000),

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from backend.auth.key_service import ApiKeyService, CreatedKey
+from backend.auth.siwe import SiweMessage, format_message
 from backend.config import Settings
 from backend.db import create_db_engine, create_session_factory, session_scope
 from backend.kit.columns import utcnow
@@ -136,3 +138,24 @@ def create_key(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(api: TestClient, account: LocalAccount) -> str:
+    """A wallet session token, through GET /v1/auth/nonce and POST /v1/auth/siwe."""
+    nonce = api.get("/v1/auth/nonce").json()["nonce"]
+    message = format_message(
+        SiweMessage(
+            domain="localhost:8000",
+            address=account.address,
+            uri="http://localhost:8000",
+            version="1",
+            chain_id=31337,
+            nonce=nonce,
+            issued_at=iso(utcnow()),
+            statement="Sign in to credagg.",
+        )
+    )
+    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+    response = api.post("/v1/auth/siwe", json={"message": message, "signature": "0x" + signature})
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])

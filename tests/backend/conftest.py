@@ -237,8 +237,14 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProcess]
         args = worker_argv(
             sys.executable,
             settings,
-            extra=("--queues", queue, "--hostname", f"{queue}@%h", "--without-mingle",
-                   "--without-gossip"),
+            extra=(
+                "--queues",
+                queue,
+                "--hostname",
+                f"{queue}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ),
         )
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -268,3 +274,68 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float =
             return True
         time.sleep(interval)
     return predicate()
+
+
+@dataclass
+class KillableWorker:
+    """A `celery worker` subprocess that a crash test may SIGKILL at any moment."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def ready(self) -> bool:
+        return " ready." in self.log()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+class KillableWorkers:
+    """Workers started one after another on one fixed queue (no beat), so each new worker takes
+    over what a killed one left queued: the shape of every kill -9 test."""
+
+    def __init__(
+        self, settings: Settings, log_dir: Path, *, name: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.settings, self.log_dir = settings, log_dir
+        self.queue = f"credagg-{name}-{uuid.uuid4().hex[:10]}"
+        self.env = {**worker_env(settings), **(env or {})}
+        self.started: list[KillableWorker] = []
+
+    def start(self) -> KillableWorker:
+        number = len(self.started)
+        log_path = self.log_dir / f"worker-{number}.log"
+        args = worker_argv(
+            sys.executable,
+            self.settings,
+            beat=False,
+            extra=(
+                "--queues",
+                self.queue,
+                "--hostname",
+                f"{self.queue}-{number}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ),
+        )
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+            )
+        self.started.append(KillableWorker(process, log_path))
+        return self.started[-1]
+
+    def kill_all(self) -> None:
+        for worker in self.started:
+            worker.kill()

@@ -39,11 +39,10 @@ from chain_adapters.base import ContractCall
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata, chain_nonces, chain_transactions
 from chain_adapters.registry import dump_chains, load_chains
-from tests.auth.conftest import bearer, create_key, iso
+from tests.auth.conftest import bearer, create_key, iso, sign_in
 from tests.auth.test_eip1271 import deploy_wallet
 from tests.credit.conftest import MarketFiles, run_in_session
 from tests.credit.test_credit_requests import AMOUNT, REQUEST, add_pools
-from tests.receipts.http.test_api import sign_in
 
 DOWN_RPC = "http://127.0.0.1:9"  # the discard port: nothing listens there
 

@@ -18,10 +18,9 @@ from chain_adapters.base import ContractCall
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata
 from chain_adapters.registry import load_chains
-from tests.auth.conftest import bearer
+from tests.auth.conftest import bearer, sign_in
 from tests.credit.conftest import MarketFiles
 from tests.credit.test_credit_requests import REQUEST, add_pools
-from tests.receipts.http.test_api import sign_in
 
 
 def _checksummed(message: dict[str, Any]) -> dict[str, Any]:

@@ -22,9 +22,8 @@ from backend.receipts.models import Receipt
 from chain_adapters.base import ContractCall
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.registry import load_chains
-from tests.auth.conftest import bearer, create_provider
+from tests.auth.conftest import bearer, create_provider, sign_in
 from tests.credit.conftest import LenderProcess, MarketFiles, register_pool, run_in_session
-from tests.receipts.http.test_api import sign_in
 
 AMOUNT = 50_000 * 10**6  # 50,000 USDC
 REQUEST: dict[str, Any] = {

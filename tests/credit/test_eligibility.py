@@ -13,9 +13,8 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.credit.compliance import set_kyc_tier
 from backend.providers.models import ProviderKind
-from tests.auth.conftest import bearer, create_provider
+from tests.auth.conftest import bearer, create_provider, sign_in
 from tests.credit.conftest import register_pool, run_in_session
-from tests.receipts.http.test_api import sign_in
 
 AMOUNT = 50_000 * 10**6
 COLLATERAL = 40 * 10**18  # 40 WETH at 2,000 USD

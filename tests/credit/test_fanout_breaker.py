@@ -23,10 +23,9 @@ from backend.credit import circuit_breaker
 from backend.credit.models import CircuitBreaker
 from backend.db import create_db_engine, create_session_factory
 from backend.kit.columns import utcnow
-from tests.auth.conftest import bearer, create_provider
+from tests.auth.conftest import bearer, create_provider, sign_in
 from tests.backend.conftest import wait_for
 from tests.credit.conftest import LenderProcess, MarketFiles
-from tests.receipts.http.test_api import sign_in
 
 REQUEST: dict[str, Any] = {
     "amount": str(50_000 * 10**6),

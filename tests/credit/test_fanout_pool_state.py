@@ -36,9 +36,8 @@ from chain_adapters.base import ContractCall
 from chain_adapters.devnet import Devnet
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.registry import dump_chains, load_chains
-from tests.auth.conftest import bearer, create_provider
+from tests.auth.conftest import bearer, create_provider, sign_in
 from tests.credit.conftest import MarketFiles, register_pool
-from tests.receipts.http.test_api import sign_in
 
 
 @dataclass

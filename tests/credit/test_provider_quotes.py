@@ -20,11 +20,10 @@ from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.config import Settings
-from tests.auth.conftest import bearer, create_provider
+from tests.auth.conftest import bearer, create_provider, sign_in
 from tests.backend.conftest import wait_for
 from tests.credit.conftest import LenderProcess
 from tests.credit.test_credit_requests import REQUEST, outcomes
-from tests.receipts.http.test_api import sign_in
 
 
 @contextmanager

@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.config import Settings
-from tests.auth.conftest import bearer
-from tests.receipts.http.test_api import sign_in
+from tests.auth.conftest import bearer, sign_in
 
 VALID: dict[str, Any] = {
     "amount": "1000000",

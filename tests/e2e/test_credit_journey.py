@@ -40,7 +40,7 @@ from backend.receipts.service import signer_from_settings
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata, chain_nonces, chain_transactions
 from chain_adapters.registry import load_chains
-from tests.auth.conftest import bearer, create_key, create_provider
+from tests.auth.conftest import bearer, create_key, create_provider, sign_in
 from tests.credit.conftest import (  # noqa: F401 - fixtures used by this module
     LenderProcess,
     MarketFiles,
@@ -58,7 +58,6 @@ from tests.credit.conftest import (  # noqa: F401 - fixtures used by this module
 from tests.credit.test_acceptance import accept, chain_loan, request_quotes, sign
 from tests.credit.test_credit_requests import AMOUNT, add_lender, outcomes
 from tests.providers.conftest import Receiver, _handler
-from tests.receipts.http.test_api import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +34,10 @@ from backend.receipts.publication import proof_bundle
 from backend.receipts.service import issue_receipts
 from backend.receipts.signing import ReceiptSigner
 from backend.receipts.verifier import verify_bundle
-from backend.worker import create_celery_app, worker_argv
-from chain_adapters.devnet import Devnet, die_with_parent
+from backend.worker import create_celery_app
+from chain_adapters.devnet import Devnet
 from hardhat_fixtures.scenarios import Market
-from tests.backend.conftest import ROOT, wait_for, worker_env
+from tests.backend.conftest import KillableWorkers, wait_for
 from tests.receipts.conftest import anchoring_settings, create_draft
 
 KILLS = 20
@@ -52,20 +47,6 @@ KILLS = 20
 def market(load_fixture: Callable[[str], Any]) -> Market:
     loaded: Market = load_fixture("two_chain_market")
     return loaded
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def ready(self) -> bool:
-        return self.log_path.exists() and " ready." in self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -85,50 +66,20 @@ def crash_settings(
 
 
 @pytest.fixture
-def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
-    """Workers on one fixed queue, so a new worker takes over what a killed one left queued."""
-    queue = f"credagg-crash-{uuid.uuid4().hex[:10]}"
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        args = worker_argv(
-            sys.executable,
-            crash_settings,
-            beat=False,
-            extra=(
-                "--queues",
-                queue,
-                "--hostname",
-                f"{queue}-{len(started)}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ),
-        )
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env={
-                    **worker_env(crash_settings),
-                    "CREDAGG_CHAINS_FILE": str(crash_settings.chains_file),
-                    "CREDAGG_ANCHOR_MAX_RECEIPTS": str(crash_settings.anchor_max_receipts),
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,
-            )
-        worker = Worker(process, log_path)
-        started.append(worker)
-        return worker
-
-    start.queue = queue  # type: ignore[attr-defined]
+def workers(crash_settings: Settings, tmp_path: Path) -> Iterator[KillableWorkers]:
+    pool = KillableWorkers(
+        crash_settings,
+        tmp_path,
+        name="anchor-crash",
+        env={
+            "CREDAGG_CHAINS_FILE": str(crash_settings.chains_file),
+            "CREDAGG_ANCHOR_MAX_RECEIPTS": str(crash_settings.anchor_max_receipts),
+        },
+    )
     try:
-        yield start
+        yield pool
     finally:
-        for worker in started:
-            worker.kill()
+        pool.kill_all()
 
 
 class Writer(threading.Thread):
@@ -173,17 +124,17 @@ def test_kill_9_during_anchoring_loses_nothing_and_never_anchors_a_size_twice(
     signer: ReceiptSigner,
     chains: list[Devnet],
     market: Market,
-    start_worker: Callable[[], Worker],
+    workers: KillableWorkers,
 ) -> None:
     rng = random.Random(0xC4A5)
     celery = create_celery_app(crash_settings)
-    queue: str = start_worker.queue  # type: ignore[attr-defined]
+    queue = workers.queue
     writer = Writer(session_factory, signer)
     writer.start()
     kills_during_anchoring = 0
     try:
         for _ in range(KILLS):
-            worker = start_worker()
+            worker = workers.start()
             assert wait_for(worker.ready, timeout=60), worker.log_path.read_text()
             deadline = time.monotonic() + rng.uniform(0.1, 1.5)
             while time.monotonic() < deadline:
@@ -197,7 +148,7 @@ def test_kill_9_during_anchoring_loses_nothing_and_never_anchors_a_size_twice(
         assert writer.error is None, writer.error
 
         # A clean worker catches up: the whole log ends up anchored on both chains.
-        final = start_worker()
+        final = workers.start()
         assert wait_for(final.ready, timeout=60), final.log_path.read_text()
 
         def caught_up() -> bool:

@@ -9,14 +9,9 @@ import functools
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,34 +24,17 @@ from backend.db import SessionFactory, session_scope
 from backend.risk.repository import RiskRepository
 from backend.watcher.ingest import ChainWatcher, start_cursor
 from backend.watcher.targets import watcher_for
-from backend.worker import create_celery_app, worker_argv
+from backend.worker import create_celery_app
 from chain_adapters.deploy import manifest_path
-from chain_adapters.devnet import Devnet, die_with_parent
+from chain_adapters.devnet import Devnet
 from chain_adapters.registry import dump_chains
-from tests.backend.conftest import ROOT, wait_for, worker_env
+from tests.backend.conftest import KillableWorker, KillableWorkers, wait_for
 from tests.risk.conftest import Lending, lending  # noqa: F401 - the loan driver fixture
 from tests.watcher.conftest import Anchors, assert_consistent, run_to_head
 
 KILLS = 20
 LOAN_EVERY = 8  # producer iterations per LoanOpened
 CONFIRMATIONS = 2
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def ready(self) -> bool:
-        return " ready." in self.log()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -104,50 +82,20 @@ def crash_settings(
 
 
 @pytest.fixture
-def start_worker(crash_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
-    queue = f"credagg-watcher-{uuid.uuid4().hex[:10]}"
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        env = worker_env(crash_settings)
-        env["CREDAGG_CHAINS_FILE"] = str(crash_settings.chains_file)
-        args = worker_argv(
-            sys.executable,
-            crash_settings,
-            beat=False,
-            extra=(
-                "--queues",
-                queue,
-                "--hostname",
-                f"{queue}-{len(started)}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ),
-        )
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,
-            )
-        worker = Worker(process, log_path)
-        started.append(worker)
-        return worker
-
-    start.queue = queue  # type: ignore[attr-defined]
+def workers(crash_settings: Settings, tmp_path: Path) -> Iterator[KillableWorkers]:
+    pool = KillableWorkers(
+        crash_settings,
+        tmp_path,
+        name="watcher",
+        env={"CREDAGG_CHAINS_FILE": str(crash_settings.chains_file)},
+    )
     try:
-        yield start
+        yield pool
     finally:
-        for worker in started:
-            worker.kill()
+        pool.kill_all()
 
 
-def running(worker: Worker) -> bool:
+def running(worker: KillableWorker) -> bool:
     return in_flight(worker.log())
 
 
@@ -189,7 +137,7 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
     anchors: Anchors,
     chains: list[Devnet],
     lending: Lending,  # noqa: F811
-    start_worker: Callable[[], Worker],
+    workers: KillableWorkers,
 ) -> None:
     rng = random.Random(0x9A7C)
     watcher = watcher_for(crash_settings, chains[0].chain_config(confirmations=CONFIRMATIONS))
@@ -198,13 +146,13 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
     with session_scope(factory) as session:
         start_cursor(session, watcher.adapter, from_block=int(anchors.w3.eth.block_number))
     celery = create_celery_app(crash_settings)
-    queue: str = start_worker.queue  # type: ignore[attr-defined]
+    queue = workers.queue
     producer = Producer(anchors, lending, chains[0].rpc_url)
     producer.start()
     interrupted = 0
     try:
         for _ in range(KILLS):
-            worker = start_worker()
+            worker = workers.start()
             assert wait_for(worker.ready, timeout=60), worker.log()
             deadline = time.monotonic() + rng.uniform(0.2, 2.0)
             while time.monotonic() < deadline:  # a backlog: the worker is busy when killed
@@ -223,7 +171,7 @@ def test_kill_9_during_ingestion_leaves_no_missing_or_duplicate_effect(
     assert producer.loans > 0, "no loan was opened during the kills"
     assert interrupted > 0, "no kill landed during an ingestion task"
     anchors.mine(CONFIRMATIONS)
-    final = start_worker()  # a clean worker catches up after the crashes
+    final = workers.start()  # a clean worker catches up after the crashes
     assert wait_for(final.ready, timeout=60), final.log()
     head = int(anchors.w3.eth.block_number)
     result = celery.send_task("watcher.ingest", queue=queue)

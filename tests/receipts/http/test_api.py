@@ -12,14 +12,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
-from backend.auth.siwe import SiweMessage, format_message
 from backend.config import Settings
 from backend.db import create_db_engine, create_session_factory, session_scope
-from backend.kit.columns import utcnow
 from backend.receipts.bundle import (
     parse_bundle,
     parse_checkpoint_file,
@@ -30,31 +26,8 @@ from backend.receipts.models import ReceiptKind
 from backend.receipts.service import IssuedReceipt, issue_receipts, signer_from_settings
 from backend.receipts.signing import verify_checkpoint
 from backend.receipts.verifier import verify_bundle
-from tests.auth.conftest import bearer, create_key, create_provider, iso
+from tests.auth.conftest import bearer, create_key, create_provider, sign_in
 from tests.receipts.conftest import create_draft
-
-
-def sign_in(client: TestClient, account: LocalAccount) -> str:
-    """A wallet session token, through GET /v1/auth/nonce and POST /v1/auth/siwe."""
-    nonce = client.get("/v1/auth/nonce").json()["nonce"]
-    message = format_message(
-        SiweMessage(
-            domain="localhost:8000",
-            address=account.address,
-            uri="http://localhost:8000",
-            version="1",
-            chain_id=31337,
-            nonce=nonce,
-            issued_at=iso(utcnow()),
-            statement="Sign in to credagg.",
-        )
-    )
-    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
-    response = client.post(
-        "/v1/auth/siwe", json={"message": message, "signature": "0x" + signature}
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["token"])
 
 
 def issue(config: Settings, *tenants: str) -> list[IssuedReceipt]:
