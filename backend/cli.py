@@ -186,6 +186,9 @@ def dev(
     try:
         run_dev_stack(api_port=port, block_time=block_time, console=console)
     except KeyboardInterrupt:
+        # Everything is stopped; a second Ctrl-C from here on must not turn this clean exit into
+        # an unhandled KeyboardInterrupt (the process would then die by SIGINT, not exit 130).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         err_console.print("interrupted during start-up; everything started was stopped")
         raise typer.Exit(130) from None
     except (ChainError, ServiceDied) as exc:
