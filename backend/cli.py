@@ -6,7 +6,9 @@ the result with rich. Errors from the layers below are shown as one line, never 
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -186,11 +188,14 @@ def dev(
     try:
         run_dev_stack(api_port=port, block_time=block_time, console=console)
     except KeyboardInterrupt:
-        # Everything is stopped; a second Ctrl-C from here on must not turn this clean exit into
-        # an unhandled KeyboardInterrupt (the process would then die by SIGINT, not exit 130).
+        # Every child is stopped. Exit now, with 130, without the interpreter's shutdown: that
+        # would join deploy threads abandoned mid-call to devnets that are gone, and a Ctrl-C
+        # meanwhile (or while they unwind) ends the process by SIGINT instead of 130.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         err_console.print("interrupted during start-up; everything started was stopped")
-        raise typer.Exit(130) from None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except (ChainError, ServiceDied) as exc:
         raise _fail(str(exc)) from None
 
