@@ -65,7 +65,7 @@ EXPECTED_TABLES = {
     "billing_subscriptions",
     "billing_statements",
 }
-HEAD = "0013_provider_answers"
+HEAD = "0016_watcher_speed"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
