@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from backend.audit.middleware import AuditMiddleware
 from backend.auth.api import router as auth_router
+from backend.billing.api import router as billing_router
 from backend.config import Settings, get_settings
 from backend.credit.acceptance_api import provider_router as acceptance_provider_router
 from backend.credit.acceptance_api import router as acceptance_router
@@ -36,8 +37,10 @@ from backend.observability.middleware import RequestContextMiddleware, TimeoutMi
 from backend.providers.api import router as providers_router
 from backend.ratelimit.middleware import RateLimitMiddleware
 from backend.receipts.api import router as receipts_router
+from backend.risk.api import router as risk_router
 from backend.system.api import router as system_router
 from backend.system.readiness import ReadinessChecker
+from backend.wallets.api import router as wallets_router
 from backend.watcher.api import router as watcher_router
 from chain_adapters.registry import load_chains
 
@@ -105,6 +108,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(acceptance_router)
     app.include_router(acceptance_provider_router)
     app.include_router(provider_quotes_router)
+    app.include_router(wallets_router)
+    app.include_router(risk_router)
+    app.include_router(billing_router)
 
     # Added innermost first: the request context wraps everything, so even a CORS preflight or
     # a timeout gets a request id, a metric and an access log line.

@@ -21,3 +21,9 @@ class BadPeriod(BadRequest):
     """A statement period must start at 00:00 UTC on the first of a month."""
 
     code = "billing_bad_period"
+
+
+class StatementNotFound(NotFound):
+    """No billing statement with this id is yours."""
+
+    code = "billing_statement_not_found"

@@ -95,3 +95,28 @@ class BillingRepository:
         self.session.add(statement)
         self.session.flush()
         return statement
+
+
+class ProviderStatements:
+    """One provider's statements; every statement filters by `provider_id` (others' are 404)."""
+
+    def __init__(self, session: Session, provider_id: int) -> None:
+        self.session = session
+        self.provider_id = provider_id
+
+    def page(self, *, before_id: int | None, limit: int) -> Sequence[BillingStatement]:
+        """Newest first, `limit` at a time, below `before_id` (keyset pagination)."""
+        statement = select(BillingStatement).where(BillingStatement.provider_id == self.provider_id)
+        if before_id is not None:
+            statement = statement.where(BillingStatement.id < before_id)
+        return self.session.scalars(
+            statement.order_by(BillingStatement.id.desc()).limit(limit)
+        ).all()
+
+    def get(self, statement_id: int) -> BillingStatement | None:
+        return self.session.scalar(
+            select(BillingStatement).where(
+                BillingStatement.id == statement_id,
+                BillingStatement.provider_id == self.provider_id,
+            )
+        )

@@ -102,25 +102,31 @@ class ProviderRateCard(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class WebhookEndpoint(Base):
-    """Where a provider receives events, and the secrets that sign them.
+class WebhookEndpointColumns:
+    """The columns every subscriber's webhook endpoint has (a lender's or a wallet's).
 
-    Secrets are encrypted (`backend.providers.pii`), never hashed: we must produce HMACs with
-    them. During a rotation the previous secret keeps signing, beside the new one, until
-    `previous_secret_expires_at`.
+    Secrets are encrypted (`backend.providers.webhooks.secrets`), never hashed: we must produce
+    HMACs with them. During a rotation the previous secret keeps signing, beside the new one,
+    until `previous_secret_expires_at`. Each subscriber kind keeps its endpoints in its own
+    table keyed by its own id, so one subscriber's row can only ever be named by that id.
     """
 
-    __tablename__ = "provider_webhook_endpoints"
-
-    provider_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
-    )
     url: Mapped[str] = mapped_column(String(2048))
     secret: Mapped[str] = mapped_column(Text)
     previous_secret: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookEndpoint(WebhookEndpointColumns, Base):
+    """Where a provider receives events, and the secrets that sign them."""
+
+    __tablename__ = "provider_webhook_endpoints"
+
+    provider_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 # Webhook outbox ---------------------------------------------------------------------------------
@@ -133,10 +139,15 @@ class DeliveryStatus(StrEnum):
 
 
 _DELIVERY_STATUSES_SQL = ", ".join(f"'{status.value}'" for status in DeliveryStatus)
+_ONE_SUBSCRIBER_SQL = "(provider_id IS NULL) <> (wallet IS NULL)"
 
 
 class WebhookDelivery(Base):
-    """One event for one provider: the outbox row written in the caller's transaction.
+    """One event for one subscriber: the outbox row written in the caller's transaction.
+
+    The subscriber is a provider (`provider_id`) or a wallet (`wallet`, lower-case address),
+    exactly one of the two (a check constraint): the schedule, signing and log are the same
+    for both, only the endpoint table differs (`backend.providers.webhooks.subscribers`).
 
     `next_attempt_at` is the durable schedule: the `providers.deliver_due` sweep sends whatever
     is due, so nothing depends on a Celery message surviving. `leased_until` marks an attempt in
@@ -148,15 +159,18 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         CheckConstraint(f"status IN ({_DELIVERY_STATUSES_SQL})", name="status"),
+        CheckConstraint(_ONE_SUBSCRIBER_SQL, name="one_subscriber"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_provider", "provider_id", "id"),
+        Index("ix_webhook_deliveries_wallet", "wallet", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    provider_id: Mapped[int] = mapped_column(
+    provider_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("providers.id", ondelete="CASCADE")
     )
+    wallet: Mapped[str | None] = mapped_column(String(42))
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
@@ -179,7 +193,8 @@ class WebhookAttempt(Base):
     delivery_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
     )
-    provider_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("providers.id"))
+    provider_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("providers.id"))
+    wallet: Mapped[str | None] = mapped_column(String(42))
     attempt_number: Mapped[int] = mapped_column(Integer)
     url: Mapped[str | None] = mapped_column(String(2048))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())

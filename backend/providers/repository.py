@@ -3,15 +3,15 @@
 `ProviderScope` is what the provider API uses: it is built for one provider id and every query
 it runs filters by that id, so one lender's request can never read or change another's rows,
 whatever ids it sends (a row that is not yours is simply not found: 404, not 403, so ids of
-other lenders' rows are not even confirmed to exist).
+other lenders' rows are not even confirmed to exist). Its webhook endpoint and deliveries are
+read through `backend.providers.webhooks.repository.SubscriberScope`, shared with wallets.
 
-`DeliveryQueue` is the webhook engine's view across providers: it claims due deliveries by id
+`DeliveryQueue` is the webhook engine's view across subscribers: it claims due deliveries by id
 and records attempts; it is used by the Celery tasks, never by an endpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -24,7 +24,6 @@ from backend.providers.models import (
     ProviderRateCard,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookEndpoint,
 )
 
 
@@ -50,83 +49,12 @@ class ProviderScope:
             select(ProviderRateCard).where(ProviderRateCard.provider_id == self.provider_id)
         ).scalar_one_or_none()
 
-    def webhook_endpoint(self) -> WebhookEndpoint | None:
-        return self.session.execute(
-            select(WebhookEndpoint).where(WebhookEndpoint.provider_id == self.provider_id)
-        ).scalar_one_or_none()
-
-    def add(self, row: ProviderProfile | ProviderRateCard | WebhookEndpoint) -> None:
+    def add(self, row: ProviderProfile | ProviderRateCard) -> None:
         """Insert a new configuration row of this provider (flushed: errors surface now)."""
         if row.provider_id != self.provider_id:
             raise ValueError(f"row belongs to provider {row.provider_id}, not {self.provider_id}")
         self.session.add(row)
         self.session.flush()
-
-    def add_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
-        if delivery.provider_id != self.provider_id:
-            raise ValueError(
-                f"delivery belongs to provider {delivery.provider_id}, not {self.provider_id}"
-            )
-        self.session.add(delivery)
-        self.session.flush()
-        return delivery
-
-    def delivery(self, delivery_id: int) -> WebhookDelivery | None:
-        return self.session.execute(
-            select(WebhookDelivery).where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.provider_id == self.provider_id,
-            )
-        ).scalar_one_or_none()
-
-    def deliveries(
-        self, *, before_id: int | None, limit: int, status: str | None = None
-    ) -> Sequence[WebhookDelivery]:
-        """Newest first, `limit` at a time, below `before_id` (keyset pagination)."""
-        statement = select(WebhookDelivery).where(WebhookDelivery.provider_id == self.provider_id)
-        if before_id is not None:
-            statement = statement.where(WebhookDelivery.id < before_id)
-        if status is not None:
-            statement = statement.where(WebhookDelivery.status == status)
-        statement = statement.order_by(WebhookDelivery.id.desc()).limit(limit)
-        return self.session.execute(statement).scalars().all()
-
-    def attempts(self, delivery_id: int) -> Sequence[WebhookAttempt]:
-        return (
-            self.session.execute(
-                select(WebhookAttempt)
-                .where(
-                    WebhookAttempt.delivery_id == delivery_id,
-                    WebhookAttempt.provider_id == self.provider_id,
-                )
-                .order_by(WebhookAttempt.attempt_number)
-            )
-            .scalars()
-            .all()
-        )
-
-    def rearm(self, delivery_id: int, *, now: datetime) -> int:
-        """Make a delivery due now with a fresh retry schedule, unless an attempt holds it.
-
-        One conditional UPDATE, so it cannot interleave with a worker's claim. Returns the
-        number of rows changed (0: not yours, or in flight).
-        """
-        result = self.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.provider_id == self.provider_id,
-                or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now),
-            )
-            .values(
-                status=DeliveryStatus.PENDING.value,
-                next_attempt_at=now,
-                armed_at_attempt=WebhookDelivery.attempt_count,
-                leased_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 class DeliveryQueue:
@@ -173,11 +101,6 @@ class DeliveryQueue:
         if delivery is None or delivery.leased_until != lease_until:
             return None
         return delivery
-
-    def endpoint(self, provider_id: int) -> WebhookEndpoint | None:
-        return self.session.execute(
-            select(WebhookEndpoint).where(WebhookEndpoint.provider_id == provider_id)
-        ).scalar_one_or_none()
 
     def add_attempt(self, attempt: WebhookAttempt) -> None:
         self.session.add(attempt)

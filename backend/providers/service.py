@@ -2,54 +2,44 @@
 
 Every function takes `(session, provider_id, ...)` and works through `ProviderScope`, which
 filters every query by that provider: isolation does not depend on the caller remembering to.
+The webhook functions are the shared subscription service's (`webhooks.subscriptions`) for
+this provider as a `Subscriber`, after checking the provider exists.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-import secrets
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.kit.columns import utcnow
 from backend.kit.crypto import FieldCipher
-from backend.providers.exceptions import (
-    DeliveryInFlight,
-    DeliveryNotFound,
-    InvalidWebhookUrl,
-    ProviderNotFound,
-    RateCardNotFound,
-    WebhookNotConfigured,
-)
+from backend.providers.exceptions import ProviderNotFound, RateCardNotFound
 from backend.providers.models import (
     ProviderProfile,
     ProviderRateCard,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookEndpoint,
 )
 from backend.providers.pii import ProviderSealer
 from backend.providers.rate_cards import RateCard
 from backend.providers.repository import ProviderScope
-from backend.providers.webhooks.delivery import (
-    SESSION_DISPATCHER,
-    Dispatcher,
-    dispatch_after_commit,
+from backend.providers.webhooks import subscriptions
+from backend.providers.webhooks.delivery import Dispatcher
+from backend.providers.webhooks.rules import (  # noqa: F401 - re-exported for callers
+    DEFAULT_ROTATION_GRACE,
+    SECRET_PREFIX,
+    WebhookView,
+    check_webhook_url,
+    new_signing_secret,
 )
+from backend.providers.webhooks.subscribers import Subscriber
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
-DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 _PROFILES = ProviderProfile.__tablename__
-_ENDPOINTS = WebhookEndpoint.__tablename__
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
 def _scope(session: Session, provider_id: int) -> ProviderScope:
@@ -183,83 +173,8 @@ def put_rate_card(
 # Webhook endpoint ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WebhookView:
-    url: str
-    created_at: datetime
-    updated_at: datetime
-    previous_secret_expires_at: datetime | None
-    secret: str | None = None  # only when it was just created
-
-
-def new_signing_secret() -> str:
-    """`whsec_` + 256 random bits (base64url)."""
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-def check_webhook_url(url: str, settings: Settings) -> str:
-    """The URL if we may POST events to it, else `InvalidWebhookUrl` saying what to change.
-
-    HTTPS only outside development and test (plain HTTP would expose events and let anyone on
-    the path replay them within the tolerance). In production, hosts that are IP literals in
-    private, loopback or link-local ranges are refused too, so a lender cannot point our
-    workers at our own network.
-    """
-    url = url.strip()
-    parts = urlsplit(url)
-    relaxed = settings.environment in ("development", "test")
-    allowed_schemes = ("https", "http") if relaxed else ("https",)
-    if parts.scheme not in allowed_schemes:
-        raise InvalidWebhookUrl(
-            f"webhook URL scheme {parts.scheme or '(none)'!r} is not allowed here",
-            hint="Use an https:// URL"
-            + (" (http:// is accepted only in development and test)." if not relaxed else "."),
-        )
-    if not parts.hostname:
-        raise InvalidWebhookUrl(
-            "the webhook URL has no host", hint="Send an absolute URL like https://example.com/h."
-        )
-    if parts.username or parts.password:
-        raise InvalidWebhookUrl(
-            "the webhook URL carries credentials (user:password@)",
-            hint="Remove them; verify our requests with the Credagg-Signature header instead.",
-        )
-    if parts.fragment:
-        raise InvalidWebhookUrl(
-            "the webhook URL has a #fragment, which is never sent", hint="Remove the fragment."
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise InvalidWebhookUrl(
-            "the webhook URL has an invalid port", hint="Use a port between 1 and 65535."
-        ) from None
-    del port
-    if not relaxed:
-        host = parts.hostname
-        if host == "localhost" or host.endswith(".localhost"):
-            raise InvalidWebhookUrl(
-                f"webhook host {host!r} is this machine", hint="Use a public host name."
-            )
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None and not address.is_global:
-            raise InvalidWebhookUrl(
-                f"webhook host {host} is not a public address", hint="Use a public host."
-            )
-    return url
-
-
 def get_webhook(session: Session, provider_id: int) -> WebhookView:
-    endpoint = _scope(session, provider_id).webhook_endpoint()
-    if endpoint is None:
-        raise WebhookNotConfigured(
-            "you have not set a webhook endpoint yet",
-            hint='PUT /v1/provider/webhook with {"url": "https://..."}.',
-        )
-    return _webhook_view(endpoint)
+    return subscriptions.get_webhook(session, _subscriber(session, provider_id))
 
 
 def put_webhook(
@@ -271,25 +186,11 @@ def put_webhook(
     cipher: FieldCipher,
     now: datetime | None = None,
 ) -> WebhookView:
-    """Set the endpoint URL. The first time, a signing secret is made and shown once;
-    changing the URL later keeps the secret (rotate it with `rotate_secret`)."""
-    checked = check_webhook_url(url, settings)
-    scope = _scope(session, provider_id)
-    moment = now or utcnow()
-    endpoint = scope.webhook_endpoint()
-    if endpoint is not None:
-        endpoint.url = checked
-        endpoint.updated_at = moment
-        session.flush()
-        return _webhook_view(endpoint)
-    secret = new_signing_secret()
-    sealed = ProviderSealer(cipher, provider_id).seal(secret, _ENDPOINTS, "secret")
-    assert sealed is not None
-    endpoint = WebhookEndpoint(
-        provider_id=provider_id, url=checked, secret=sealed, created_at=moment, updated_at=moment
+    """Set the endpoint URL (the first time, the signing secret is made and shown once)."""
+    subscriber = _subscriber(session, provider_id)
+    return subscriptions.put_webhook(
+        session, subscriber, url, settings=settings, cipher=cipher, now=now
     )
-    scope.add(endpoint)
-    return _webhook_view(endpoint, secret=secret)
 
 
 def rotate_secret(
@@ -300,42 +201,15 @@ def rotate_secret(
     grace: timedelta = DEFAULT_ROTATION_GRACE,
     now: datetime | None = None,
 ) -> WebhookView:
-    """A new secret (shown once); the current one keeps signing beside it for `grace`.
-
-    Rotating again within a grace period drops the oldest secret at once: at most two secrets
-    ever sign, the newest and the one it replaced.
-    """
-    scope = _scope(session, provider_id)
-    endpoint = scope.webhook_endpoint()
-    if endpoint is None:
-        raise WebhookNotConfigured(
-            "there is no webhook secret to rotate: no endpoint is set",
-            hint='PUT /v1/provider/webhook with {"url": "https://..."} first.',
-        )
-    moment = now or utcnow()
-    sealer = ProviderSealer(cipher, provider_id)
-    current = sealer.open(endpoint.secret, _ENDPOINTS, "secret")
-    secret = new_signing_secret()
-    endpoint.previous_secret = (
-        sealer.seal(current, _ENDPOINTS, "previous_secret") if grace > timedelta(0) else None
-    )
-    endpoint.previous_secret_expires_at = moment + grace if grace > timedelta(0) else None
-    sealed = sealer.seal(secret, _ENDPOINTS, "secret")
-    assert sealed is not None
-    endpoint.secret = sealed
-    endpoint.updated_at = moment
-    session.flush()
-    return _webhook_view(endpoint, secret=secret)
+    """A new secret (shown once); the current one keeps signing beside it for `grace`."""
+    subscriber = _subscriber(session, provider_id)
+    return subscriptions.rotate_secret(session, subscriber, cipher=cipher, grace=grace, now=now)
 
 
-def _webhook_view(endpoint: WebhookEndpoint, *, secret: str | None = None) -> WebhookView:
-    return WebhookView(
-        url=endpoint.url,
-        created_at=endpoint.created_at,
-        updated_at=endpoint.updated_at,
-        previous_secret_expires_at=endpoint.previous_secret_expires_at,
-        secret=secret,
-    )
+def _subscriber(session: Session, provider_id: int) -> Subscriber:
+    """The provider as a webhook subscriber (404 if it does not exist)."""
+    _scope(session, provider_id)
+    return Subscriber.provider(provider_id)
 
 
 # Events and deliveries -------------------------------------------------------------------------
@@ -353,35 +227,12 @@ def enqueue_event(
     """Record a webhook for `provider_id` in the caller's transaction; return the delivery id.
 
     The rest of the system (credit requests, acceptances) calls this inside its own unit of
-    work: the event exists if and only if that work commits. A `providers.deliver` task is
-    queued after the commit through `dispatcher` (default: the one the request's session
-    carries, see `SESSION_DISPATCHER`); without one, the beat sweep sends it within seconds.
+    work: the event exists if and only if that work commits (see `subscriptions.enqueue`).
     """
-    if not _EVENT_TYPE.match(event_type) or len(event_type) > 64:
-        raise ValueError(f"event type {event_type!r} must look like 'credit_request.created'")
-    scope = _scope(session, provider_id)
-    moment = now or utcnow()
-    delivery = scope.add_delivery(
-        WebhookDelivery(
-            event_id=f"evt_{uuid.uuid4().hex}",
-            provider_id=provider_id,
-            event_type=event_type,
-            payload=dict(payload),
-            status="pending",
-            attempt_count=0,
-            armed_at_attempt=0,
-            next_attempt_at=moment,
-            created_at=moment,
-        )
+    subscriber = _subscriber(session, provider_id)
+    return subscriptions.enqueue(
+        session, subscriber, event_type, payload, now=now, dispatcher=dispatcher
     )
-    _queue_after_commit(session, delivery.id, dispatcher)
-    return delivery.id
-
-
-def _queue_after_commit(session: Session, delivery_id: int, dispatcher: Dispatcher | None) -> None:
-    chosen = dispatcher or session.info.get(SESSION_DISPATCHER)
-    if chosen is not None:
-        dispatch_after_commit(session, delivery_id, chosen)
 
 
 def list_deliveries(
@@ -392,17 +243,16 @@ def list_deliveries(
     limit: int,
     status: str | None = None,
 ) -> Sequence[WebhookDelivery]:
-    return _scope(session, provider_id).deliveries(before_id=before_id, limit=limit, status=status)
+    subscriber = _subscriber(session, provider_id)
+    return subscriptions.list_deliveries(
+        session, subscriber, before_id=before_id, limit=limit, status=status
+    )
 
 
 def get_delivery(
     session: Session, provider_id: int, delivery_id: int
 ) -> tuple[WebhookDelivery, Sequence[WebhookAttempt]]:
-    scope = _scope(session, provider_id)
-    delivery = scope.delivery(delivery_id)
-    if delivery is None:
-        raise _delivery_not_found(delivery_id)
-    return delivery, scope.attempts(delivery_id)
+    return subscriptions.get_delivery(session, _subscriber(session, provider_id), delivery_id)
 
 
 def redeliver(
@@ -414,24 +264,5 @@ def redeliver(
     dispatcher: Dispatcher | None = None,
 ) -> WebhookDelivery:
     """Send a delivery again now, with a fresh retry schedule (whatever its status)."""
-    scope = _scope(session, provider_id)
-    moment = now or utcnow()
-    if scope.delivery(delivery_id) is None:
-        raise _delivery_not_found(delivery_id)
-    if scope.rearm(delivery_id, now=moment) == 0:
-        raise DeliveryInFlight(
-            f"delivery {delivery_id} is being attempted right now",
-            hint="Wait for the attempt to finish (at most a minute), then check its status.",
-        )
-    session.expire_all()
-    delivery = scope.delivery(delivery_id)
-    assert delivery is not None
-    _queue_after_commit(session, delivery_id, dispatcher)
-    return delivery
-
-
-def _delivery_not_found(delivery_id: int) -> DeliveryNotFound:
-    return DeliveryNotFound(
-        f"you have no webhook delivery {delivery_id}",
-        hint="List yours with GET /v1/provider/webhook/deliveries.",
-    )
+    subscriber = _subscriber(session, provider_id)
+    return subscriptions.redeliver(session, subscriber, delivery_id, now=now, dispatcher=dispatcher)

@@ -1,4 +1,4 @@
-"""Celery tasks of the providers domain: webhook delivery.
+"""Celery tasks of the providers domain: webhook delivery (to providers and wallets alike).
 
 * `providers.deliver(delivery_id)`: one attempt, queued after the transaction that wrote the
   delivery (or a redelivery) committed. It takes an id and reloads the row; a duplicate or late
@@ -20,6 +20,7 @@ from typing import Any
 from celery import shared_task
 
 from backend.providers.pii import field_cipher
+from backend.providers.webhooks.addresses import public_hosts_only
 from backend.providers.webhooks.delivery import WebhookSender
 from backend.worker import CredaggCelery
 
@@ -29,7 +30,11 @@ SWEEP_BATCH = 500
 
 
 def _sender(app: CredaggCelery) -> WebhookSender:
-    return WebhookSender(app.session_factory, field_cipher(app.settings))
+    return WebhookSender(
+        app.session_factory,
+        field_cipher(app.settings),
+        public_hosts_only=public_hosts_only(app.settings),
+    )
 
 
 @shared_task(name="providers.deliver", bind=True)

@@ -9,6 +9,7 @@ alerts it raised. Amounts are uint256 in the token's smallest unit, kept as deci
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKeyConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -94,10 +95,22 @@ class RiskAlert(_LogKey, Base):
     borrower: Mapped[str] = mapped_column(ADDRESS)
     provider: Mapped[str] = mapped_column(ADDRESS)
     health_factor: Mapped[str] = mapped_column(String(40))
+    # The collateral's price after this log, in the feed's quote currency (a decimal string);
+    # None only for alerts raised before the column existed (a rebuild fills it in).
+    price: Mapped[str | None] = mapped_column(String(80))
+
+
+class AlertRecipient(StrEnum):
+    PROVIDER = "provider"  # the loan's lender (its payout address is the loan's `provider`)
+    WALLET = "wallet"  # the loan's borrower
 
 
 class RiskAlertDelivery(Base):
     """Inbox of alerts handed to webhooks: insert-if-absent makes sending exactly once.
+
+    One row per (alert, recipient): the lender and the borrower wallet are each offered an
+    alert once, when its log is final. `delivery_id` is None when that recipient could not be
+    sent to then (no such provider; a wallet without a webhook endpoint).
 
     Deliberately not an effect table (no cascade, untouched by a rebuild): a rebuild replays
     the final-phase delivery projection, and this ledger is what stops a second webhook.
@@ -110,6 +123,8 @@ class RiskAlertDelivery(Base):
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     loan_id: Mapped[str] = mapped_column(UINT, primary_key=True)
     threshold: Mapped[str] = mapped_column(String(16), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(8), primary_key=True)
     provider_id: Mapped[int | None] = mapped_column(BigInteger)
+    wallet: Mapped[str | None] = mapped_column(ADDRESS)
     delivery_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,8 +8,8 @@ that deletes the log deletes the alert.
 
 Delivery choice: webhooks are sent only once the alert's block is final (`risk_alert_delivery`,
 phase final), through an insert-if-absent ledger; an alert orphaned by a reorg before finality
-was therefore never sent, and no retraction event is needed. The price is latency: a lender
-hears of an alert `confirmations` blocks after it is raised (the alert row itself, readable
+was therefore never sent, and no retraction event is needed. The price is latency: a lender or
+wallet hears of an alert `confirmations` blocks after it is raised (the alert row itself, readable
 through the service, exists at the head).
 """
 
@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.kit.columns import utcnow
-from backend.providers.service import enqueue_event
+from backend.providers.webhooks.repository import endpoint_of
+from backend.providers.webhooks.subscribers import Subscriber
+from backend.providers.webhooks.subscriptions import enqueue
 from backend.risk.events import (
     ANSWER_UPDATED,
     ASSET_CONFIGURED,
@@ -37,6 +39,7 @@ from backend.risk.events import (
     WITHDRAWN,
 )
 from backend.risk.models import (
+    AlertRecipient,
     RiskAlert,
     RiskAlertDelivery,
     RiskAssetConfigEffect,
@@ -53,6 +56,11 @@ DEFAULT_THRESHOLDS: tuple[Decimal, ...] = Settings.model_fields["risk_alert_thre
 
 def _addr(value: Any) -> str:
     return str(value).lower()
+
+
+def _plain(value: Decimal | None) -> str | None:
+    """A decimal without exponent or trailing zeros ("1800", "0.5"), or None."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 def _loan_row(log: DecodedLog) -> dict[str, Any] | None:
@@ -175,13 +183,20 @@ class RiskProjection(Projection):
                                 "borrower": loan.borrower,
                                 "provider": loan.provider,
                                 "health_factor": str(after),
+                                "price": _plain(state.price(loan.collateral_asset)),
                             }
                         )
         bulk_insert(session, RiskAlert.__table__, alerts)
 
 
 class RiskAlertDeliveryProjection(Projection):
-    """Sends each alert to its lender's webhook once the log that raised it is final."""
+    """Sends each alert to its lender's and its borrower's webhooks once its log is final.
+
+    The ledger has one row per (alert, recipient), claimed insert-if-absent, so each of the two
+    hears of an alert exactly once whatever replays (batches, rebuilds, a crash mid-batch). The
+    lender always gets a delivery row (if the provider exists; without an endpoint it waits in
+    the retry schedule for one); the wallet only when it has set an endpoint by then.
+    """
 
     name = "risk_alert_delivery"
     phase = "final"
@@ -197,24 +212,43 @@ class RiskAlertDeliveryProjection(Projection):
         repo = RiskRepository(session)
         keys = {(log.block_hash, log.log_index) for log in logs}
         for alert in repo.alerts_of_logs(logs[0].chain_id, keys):
+            tx_hash = repo.transaction_hash(alert.chain_id, alert.block_hash, alert.log_index)
+            payload = alert_payload(alert, transaction_hash=tx_hash)
             provider_id = repo.provider_id_by_address(alert.provider)
-            ledger = RiskAlertDelivery(
-                chain_id=alert.chain_id,
-                block_hash=alert.block_hash,
-                log_index=alert.log_index,
-                loan_id=alert.loan_id,
-                threshold=alert.threshold,
-                provider_id=provider_id,
-                delivery_id=None,
-                created_at=utcnow(),
-            )
-            if not repo.claim_delivery(ledger) or provider_id is None:
-                continue
-            delivery_id = enqueue_event(session, provider_id, "risk.alert", alert_payload(alert))
-            repo.set_delivery_id(ledger, delivery_id)
+            lender = Subscriber.provider(provider_id) if provider_id is not None else None
+            wallet = Subscriber.wallet(alert.borrower)
+            borrower = wallet if endpoint_of(session, wallet) is not None else None
+            _offer(session, repo, alert, AlertRecipient.PROVIDER, lender, payload)
+            _offer(session, repo, alert, AlertRecipient.WALLET, borrower, payload)
 
 
-def alert_payload(alert: RiskAlert) -> dict[str, Any]:
+def _offer(
+    session: Session,
+    repo: RiskRepository,
+    alert: RiskAlert,
+    recipient: AlertRecipient,
+    subscriber: Subscriber | None,
+    payload: dict[str, Any],
+) -> None:
+    """Claim the (alert, recipient) ledger row; if this call claimed it, enqueue the webhook."""
+    ledger = RiskAlertDelivery(
+        chain_id=alert.chain_id,
+        block_hash=alert.block_hash,
+        log_index=alert.log_index,
+        loan_id=alert.loan_id,
+        threshold=alert.threshold,
+        recipient=recipient.value,
+        provider_id=subscriber.provider_id if subscriber else None,
+        wallet=alert.borrower if recipient is AlertRecipient.WALLET else None,
+        delivery_id=None,
+        created_at=utcnow(),
+    )
+    if not repo.claim_delivery(ledger) or subscriber is None:
+        return
+    repo.set_delivery_id(ledger, enqueue(session, subscriber, "risk.alert", payload))
+
+
+def alert_payload(alert: RiskAlert, *, transaction_hash: str | None) -> dict[str, Any]:
     """The webhook body of an alert: which loan, which threshold, and the log that caused it."""
     return {
         "chain_id": alert.chain_id,
@@ -223,7 +257,9 @@ def alert_payload(alert: RiskAlert) -> dict[str, Any]:
         "provider": alert.provider,
         "threshold": alert.threshold,
         "health_factor": alert.health_factor,
+        "price": alert.price,
         "block_number": alert.block_number,
         "block_hash": alert.block_hash,
         "log_index": alert.log_index,
+        "transaction_hash": transaction_hash,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,10 @@ from backend.risk.models import (
     RiskPriceEffect,
 )
 from backend.risk.state import Effect
+from backend.watcher.models import WatcherLog
+
+#: Keyset position of an alert in (chain_id, block_number, log_index, loan_id, threshold) order.
+AlertPosition = tuple[int, int, int, str, str]
 
 
 class RiskRepository:
@@ -85,6 +89,66 @@ class RiskRepository:
         rows = self.alerts(chain_id)
         return [a for a in rows if (a.block_hash, a.log_index) in keys]
 
+    def transaction_hash(self, chain_id: int, block_hash: str, log_index: int) -> str | None:
+        """The transaction of a stored log (None once a reorg has removed it)."""
+        return self.session.scalar(
+            select(WatcherLog.transaction_hash).where(
+                WatcherLog.chain_id == chain_id,
+                WatcherLog.block_hash == block_hash,
+                WatcherLog.log_index == log_index,
+            )
+        )
+
+    def chains_of(self, *, borrower: str | None = None, provider: str | None = None) -> list[int]:
+        """Chains on which `borrower` borrowed (or `provider` lent): where its loans are."""
+        statement = select(RiskLoanEffect.chain_id).where(RiskLoanEffect.kind == "opened")
+        if borrower is not None:
+            statement = statement.where(RiskLoanEffect.borrower == borrower.lower())
+        if provider is not None:
+            statement = statement.where(RiskLoanEffect.provider == provider.lower())
+        return sorted(set(self.session.scalars(statement.distinct())))
+
+    def alert_page(
+        self,
+        *,
+        borrower: str | None = None,
+        provider: str | None = None,
+        after: AlertPosition | None,
+        limit: int,
+    ) -> list[tuple[RiskAlert, str | None]]:
+        """Alerts of one borrower or one lender (exactly one must be given), in chain order
+        after `after` (keyset), each with the transaction hash of the log that raised it."""
+        if (borrower is None) == (provider is None):
+            raise ValueError("give exactly one of borrower and provider")
+        position = tuple_(
+            RiskAlert.chain_id,
+            RiskAlert.block_number,
+            RiskAlert.log_index,
+            RiskAlert.loan_id,
+            RiskAlert.threshold,
+        )
+        statement = select(RiskAlert, WatcherLog.transaction_hash).outerjoin(
+            WatcherLog,
+            (WatcherLog.chain_id == RiskAlert.chain_id)
+            & (WatcherLog.block_hash == RiskAlert.block_hash)
+            & (WatcherLog.log_index == RiskAlert.log_index),
+        )
+        if borrower is not None:
+            statement = statement.where(RiskAlert.borrower == borrower.lower())
+        else:
+            assert provider is not None
+            statement = statement.where(RiskAlert.provider == provider.lower())
+        if after is not None:
+            statement = statement.where(position > tuple_(*after))
+        statement = statement.order_by(
+            RiskAlert.chain_id,
+            RiskAlert.block_number,
+            RiskAlert.log_index,
+            RiskAlert.loan_id,
+            RiskAlert.threshold,
+        ).limit(limit)
+        return [(row[0], row[1]) for row in self.session.execute(statement)]
+
     def provider_id_by_address(self, address: str) -> int | None:
         """The provider whose payout address is `address` (how a lender is known on chain)."""
         return self.session.scalar(
@@ -111,7 +175,14 @@ class RiskRepository:
     def set_delivery_id(self, row: RiskAlertDelivery, delivery_id: int) -> None:
         stored = self.session.get(
             RiskAlertDelivery,
-            (row.chain_id, row.block_hash, row.log_index, row.loan_id, row.threshold),
+            (
+                row.chain_id,
+                row.block_hash,
+                row.log_index,
+                row.loan_id,
+                row.threshold,
+                row.recipient,
+            ),
         )
         assert stored is not None
         stored.delivery_id = delivery_id

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from backend.risk.repository import RiskRepository
+from backend.risk.models import RiskAlert
+from backend.risk.repository import AlertPosition, RiskRepository
 from backend.risk.state import Loan, RiskState, fold
 
 MIN_SCORE, MAX_SCORE, BASE_SCORE = 300, 850, 600
@@ -99,3 +100,79 @@ class LoanView:
 def loans(session: Session, chain_id: int) -> list[LoanView]:
     state = risk_state(session, chain_id)
     return [LoanView(loan, state.health_factor(i)) for i, loan in sorted(state.loans.items())]
+
+
+# Reads for one wallet or one lender (the `/v1/me/...` and `/v1/provider/alerts` APIs) ----------
+
+#: Keyset position of a loan in (chain_id, loan_id) order.
+LoanPosition = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ChainLoanView:
+    chain_id: int
+    loan: Loan
+    health_factor: Decimal | None
+
+
+def wallet_loans(
+    session: Session, wallet: str, *, after: LoanPosition | None = None, limit: int | None = None
+) -> list[ChainLoanView]:
+    """The wallet's loans as borrower on every chain, in (chain, loan id) order after `after`."""
+    wallet = wallet.lower()
+    views: list[ChainLoanView] = []
+    for chain_id in RiskRepository(session).chains_of(borrower=wallet):
+        state = risk_state(session, chain_id)
+        for loan_id, loan in sorted(state.loans.items()):
+            if loan.borrower != wallet or (after is not None and (chain_id, loan_id) <= after):
+                continue
+            views.append(ChainLoanView(chain_id, loan, state.health_factor(loan_id)))
+            if limit is not None and len(views) >= limit:
+                return views
+    return views
+
+
+@dataclass(frozen=True)
+class Exposure:
+    chain_id: int
+    asset: str
+    outstanding: int
+
+
+def wallet_exposure(session: Session, wallet: str) -> list[Exposure]:
+    """Outstanding debt of the wallet per chain and loan asset (open and defaulted loans)."""
+    wallet = wallet.lower()
+    out: list[Exposure] = []
+    for chain_id in RiskRepository(session).chains_of(borrower=wallet):
+        totals = risk_state(session, chain_id).exposure(wallet)
+        out += [Exposure(chain_id, asset, amount) for asset, amount in sorted(totals.items())]
+    return out
+
+
+@dataclass(frozen=True)
+class AlertView:
+    alert: RiskAlert
+    transaction_hash: str | None
+
+    @property
+    def position(self) -> AlertPosition:
+        a = self.alert
+        return (a.chain_id, a.block_number, a.log_index, a.loan_id, a.threshold)
+
+
+def wallet_alerts(
+    session: Session, wallet: str, *, after: AlertPosition | None, limit: int
+) -> list[AlertView]:
+    """Alerts raised on the wallet's loans (at the head: a reorg may still remove one)."""
+    rows = RiskRepository(session).alert_page(borrower=wallet, after=after, limit=limit)
+    return [AlertView(alert, tx) for alert, tx in rows]
+
+
+def lender_alerts(
+    session: Session, payout_address: str | None, *, after: AlertPosition | None, limit: int
+) -> list[AlertView]:
+    """Alerts on the loans a lender made (known on chain by its payout address; none without)."""
+    if payout_address is None:
+        return []
+    rows = RiskRepository(session).alert_page(provider=payout_address, after=after, limit=limit)
+    return [AlertView(alert, tx) for alert, tx in rows]

@@ -134,6 +134,14 @@ class RiskState:
             return None
         return Fraction(amount * price, 10 ** (config.token_decimals + config.feed_decimals))
 
+    def price(self, asset: str) -> Decimal | None:
+        """One unit of `asset` in the feed's quote currency (None if unconfigured/unpriced)."""
+        config = self.configs.get(asset)
+        answer = self.prices.get(config.feed) if config else None
+        if config is None or answer is None or answer <= 0:
+            return None
+        return to_decimal(Fraction(answer, 10**config.feed_decimals))
+
     def health_factor(self, loan_id: int) -> Decimal | None:
         """Collateral value x threshold / debt value, as CollateralManager computes it."""
         loan = self.loans.get(loan_id)

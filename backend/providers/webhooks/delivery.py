@@ -1,5 +1,8 @@
 """Durable webhook delivery: the outbox rows of `webhook_deliveries`, attempted by Celery.
 
+One engine serves both kinds of subscriber (a provider or a wallet, `subscribers.Subscriber`):
+only the endpoint row and its sealing differ.
+
 The row is the schedule. `enqueue` writes it in the caller's transaction with
 `next_attempt_at = now`; after that transaction commits, a `providers.deliver` task is queued
 for a fast first attempt (`dispatch_after_commit`). If the commit never happens nothing is
@@ -26,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -41,11 +44,13 @@ from backend.providers.models import (
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookEndpoint,
+    WebhookEndpointColumns,
 )
-from backend.providers.pii import ProviderSealer
 from backend.providers.repository import DeliveryQueue
+from backend.providers.webhooks.addresses import pin_public_address
+from backend.providers.webhooks.repository import endpoint_of
 from backend.providers.webhooks.signing import SIGNATURE_HEADER, signature_header
+from backend.providers.webhooks.subscribers import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +93,17 @@ def render_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def signing_secrets(endpoint: WebhookEndpoint, sealer: ProviderSealer, now: datetime) -> list[str]:
+class SecretOpener(Protocol):
+    """Decrypts one subscriber's secret columns (`EndpointSealer`, `ProviderSealer`)."""
+
+    def open(self, stored: str | None, table: str, column: str) -> str | None: ...
+
+
+def signing_secrets(
+    endpoint: WebhookEndpointColumns, sealer: SecretOpener, now: datetime
+) -> list[str]:
     """The current secret, and the previous one while its rotation grace period lasts."""
-    table = WebhookEndpoint.__tablename__
+    table: str = getattr(endpoint, "__tablename__")  # noqa: B009 - set on the mapped subclass
     secrets = [sealer.open(endpoint.secret, table, "secret")]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret is not None and expires is not None and now < expires:
@@ -112,14 +125,21 @@ class AttemptResult:
 
 @dataclass(frozen=True)
 class _Request:
-    url: str | None
+    url: str | None  # what the attempt log shows (the endpoint as configured)
     body: bytes
     headers: dict[str, str]
-    error: str | None  # set when there is nothing to send to
+    error: str | None  # set when we must not send (no endpoint, or a refused address)
+    target: str | None = None  # where to connect, if not `url` (a pinned public address)
+    extensions: dict[str, Any] | None = None
 
 
 class WebhookSender:
-    """Attempts deliveries. `clock` is injectable so tests drive the schedule without sleeping."""
+    """Attempts deliveries. `clock` is injectable so tests drive the schedule without sleeping.
+
+    With `public_hosts_only` (production: `addresses.public_hosts_only(settings)`) every
+    attempt resolves the endpoint's host, refuses non-public addresses (logged as the
+    attempt's error) and connects to the address it checked.
+    """
 
     def __init__(
         self,
@@ -129,10 +149,12 @@ class WebhookSender:
         clock: Clock = utcnow,
         http: httpx.Client | None = None,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
+        public_hosts_only: bool = False,
     ) -> None:
         self.factory = factory
         self.cipher = cipher
         self.clock = clock
+        self.public_hosts_only = public_hosts_only
         self._http = http
         self._owns_http = http is None
         self.timeout = timeout
@@ -166,7 +188,8 @@ class WebhookSender:
             assert delivery is not None  # we just leased it
             request = self._prepare(queue, delivery, started)
             attempt_number = delivery.attempt_count + 1
-        status_code, error, excerpt, elapsed_ms = self._post(request)
+        # Outside the transaction: a slow resolver must not hold the claim's lock.
+        status_code, error, excerpt, elapsed_ms = self._post(self._pin(request))
         finished = self.clock()
         with session_scope(self.factory) as session:
             queue = DeliveryQueue(session)
@@ -182,6 +205,7 @@ class WebhookSender:
                 WebhookAttempt(
                     delivery_id=delivery.id,
                     provider_id=delivery.provider_id,
+                    wallet=delivery.wallet,
                     attempt_number=attempt_number,
                     url=request.url,
                     started_at=started,
@@ -212,10 +236,13 @@ class WebhookSender:
 
     def _prepare(self, queue: DeliveryQueue, delivery: WebhookDelivery, now: datetime) -> _Request:
         body = render_body(delivery)
-        endpoint = queue.endpoint(delivery.provider_id)
+        subscriber = Subscriber.of(delivery)
+        endpoint = endpoint_of(queue.session, subscriber)
         if endpoint is None:
-            return _Request(None, body, {}, "the provider has no webhook endpoint configured")
-        secrets = signing_secrets(endpoint, ProviderSealer(self.cipher, delivery.provider_id), now)
+            return _Request(
+                None, body, {}, f"the {subscriber.kind} has no webhook endpoint configured"
+            )
+        secrets = signing_secrets(endpoint, subscriber.sealer(self.cipher), now)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -226,14 +253,31 @@ class WebhookSender:
         }
         return _Request(endpoint.url, body, headers, None)
 
+    def _pin(self, request: _Request) -> _Request:
+        """With `public_hosts_only`: the request to the checked public address, or refused."""
+        if not self.public_hosts_only or request.url is None or request.error is not None:
+            return request
+        pinned = pin_public_address(request.url)
+        return replace(
+            request,
+            headers={**request.headers, **pinned.headers},
+            error=pinned.refusal,
+            target=pinned.url,
+            extensions=pinned.extensions,
+        )
+
     def _post(self, request: _Request) -> tuple[int | None, str | None, str | None, int]:
         """(status code, error, response excerpt, elapsed ms). Never raises for the network."""
-        if request.url is None:
+        if request.url is None or request.error is not None:
             return None, request.error, None, 0
         began = time.monotonic()
         try:
             response = self.http.post(
-                request.url, content=request.body, headers=request.headers, timeout=self.timeout
+                request.target or request.url,
+                content=request.body,
+                headers=request.headers,
+                timeout=self.timeout,
+                extensions=request.extensions or None,
             )
         except httpx.TimeoutException:
             error: str | None = f"no answer within {self.timeout:g}s"
