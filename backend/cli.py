@@ -20,6 +20,7 @@ from rich.table import Table
 from backend.audit.cli import app as audit_app
 from backend.auth.cli import register as register_auth_commands
 from backend.credit.cli import register as register_credit_commands
+from backend.demo.cli import demo as demo_command
 from backend.kit.crypto_rotation import keys_app
 from backend.receipts.verify_cli import register as register_verify_commands
 from backend.watcher.cli import app as watcher_app
@@ -42,6 +43,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(watcher_app, name="watcher")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.command("demo")(demo_command)  # the whole journey against a running `credagg dev`
 
 console = Console()
 err_console = Console(stderr=True)

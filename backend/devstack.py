@@ -6,6 +6,7 @@ Ctrl-C, a closed terminal or a `kill -9` leaves no Anvil, API or worker behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -37,6 +38,16 @@ if TYPE_CHECKING:
 
 DEVNET_TIMELOCK_DELAY = 2  # seconds: admin actions stay timelocked, but a demo need not wait
 PREFERRED_PORTS = (8545, 8546)
+STACK_FILE = "devstack.json"
+ASSETS_FILE = "assets.json"
+
+#: What the API and worker of a dev stack get unless the environment says otherwise: the log is
+#: anchored within seconds (not the production 10 minutes), so `credagg demo` and a developer
+#: see proofs verify against the chains while they wait, not after a coffee.
+DEV_DEFAULTS = {
+    "CREDAGG_ANCHOR_MAX_AGE_SECONDS": "10",
+    "CREDAGG_ANCHOR_CHECK_INTERVAL": "2",
+}
 
 
 def _port_free(port: int) -> bool:
@@ -193,6 +204,80 @@ class ServiceDied(RuntimeError):
     """A child of the dev stack exited on its own; its log says why."""
 
 
+@dataclass(frozen=True)
+class StackInfo:
+    """Where a running dev stack is, for `credagg demo` and other local tools.
+
+    Written to `<data_dir>/devstack.json` (mode 0600: it names the database) once the stack
+    is ready and removed when it stops, so a tool pointed at the data dir finds the API, the
+    database the API uses, the chains and asset files, the SIWE domain the API accepts and the
+    log's public key, without the user repeating the stack's environment.
+    """
+
+    api: str
+    data_dir: str
+    chains_file: str
+    assets_file: str | None
+    database_url: str
+    redis_url: str | None
+    siwe_domain: str
+    siwe_uri: str
+    log_public_key: str
+    pid: int
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> StackInfo:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{name: fields.get(name) for name in cls.__dataclass_fields__})
+
+
+def stack_info(settings: Settings, *, api: str, chains_file: Path) -> StackInfo:
+    from backend.receipts.service import signer_from_settings
+
+    return StackInfo(
+        api=api,
+        data_dir=str(settings.data_dir.resolve()),
+        chains_file=str(chains_file.resolve()),
+        assets_file=str(settings.credit_assets_file) if settings.credit_assets_file else None,
+        database_url=settings.effective_database_url,
+        redis_url=settings.redis_url,
+        siwe_domain=settings.siwe_domain,
+        siwe_uri=settings.siwe_uri,
+        log_public_key=signer_from_settings(settings).public_key_bytes.hex(),
+        pid=os.getpid(),
+    )
+
+
+def dev_environment(settings: Settings, chains_file: Path) -> tuple[dict[str, str], Settings]:
+    """The children's environment and the matching settings.
+
+    The asset registry defaults to `<data_dir>/assets.json`, reset to empty at every start
+    (the devnets are new chains, so a previous run's token addresses mean nothing yet);
+    `credagg demo` fills it when it deploys the market. A registry the user configured is kept.
+    """
+    env = {
+        **os.environ,
+        "CREDAGG_CHAINS_FILE": str(chains_file),
+        "CREDAGG_DATA_DIR": str(settings.data_dir),
+    }
+    for name, value in DEV_DEFAULTS.items():
+        env.setdefault(name, value)
+    update: dict[str, object] = {"chains_file": chains_file}
+    if settings.credit_assets_file is None:
+        assets = (settings.data_dir / ASSETS_FILE).resolve()
+        assets.write_text(json.dumps({"assets": [], "native_price_feeds": {}}), encoding="utf-8")
+        env["CREDAGG_CREDIT_ASSETS_FILE"] = str(assets)
+        update["credit_assets_file"] = assets
+    return env, settings.model_copy(update=update)
+
+
 def run_dev_stack(
     *,
     api_port: int,
@@ -216,6 +301,8 @@ def run_dev_stack(
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     chains_file = settings.chains_file or data_dir / "chains.toml"
+    stack_file = data_dir / STACK_FILE
+    stack_file.unlink(missing_ok=True)
     stack = DevStack()
     interrupted = {"now": False}
 
@@ -237,13 +324,8 @@ def run_dev_stack(
             console.print(
                 f"[green]devnet[/] {devnet.name} chain {devnet.chain_id} {devnet.rpc_url}"
             )
-        env = {
-            **os.environ,
-            "CREDAGG_CHAINS_FILE": str(chains_file),
-            "CREDAGG_DATA_DIR": str(data_dir),
-        }
+        env, settings = dev_environment(settings, chains_file)
         os.environ["CREDAGG_CHAINS_FILE"] = str(chains_file)
-        settings = settings.model_copy(update={"chains_file": chains_file})
         upgrade_head(settings)
         console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
         deploy_all(settings, project, console)
@@ -258,6 +340,7 @@ def run_dev_stack(
         )
         for sig in previous:
             signal.signal(sig, interrupt_later)
+        stack_info(settings, api=base, chains_file=chains_file).write(stack_file)
         console.print(
             f"[bold green]ready[/]  API {base}  docs {base}/docs  "
             f"readyz {base}/readyz  metrics {base}/metrics"
@@ -271,6 +354,7 @@ def run_dev_stack(
             time.sleep(0.3)
     finally:
         console.print("stopping...")
+        stack_file.unlink(missing_ok=True)
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -12,6 +12,8 @@ A scenario gets an `env` with `devnets`, `accounts` (Anvil's funded keys) and `c
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from chain_adapters.deploy import DeployedContract, deploy_contract
 from chain_adapters.devnet import Devnet
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata
+from chain_adapters.registry import ChainConfig
 from chain_adapters.suite import (
     COLLATERAL_MANAGER,
     AdminCall,
@@ -102,7 +105,28 @@ def devnet_adapter(devnet: Devnet, signer: LocalAccount, engine: Any) -> EvmAdap
 
 @scenario("two_chain_market")
 def two_chain_market(env: Any) -> Market:
-    accounts: list[LocalAccount] = env.accounts
+    return deploy_two_chain_market(
+        [devnet.chain_config() for devnet in env.devnets], env.accounts, env.compiled
+    )
+
+
+def deploy_two_chain_market(
+    chains: Sequence[ChainConfig],
+    accounts: Sequence[LocalAccount],
+    compiled: Any,
+    *,
+    nonce_engine: Any = None,
+    parallel: bool = False,
+) -> Market:
+    """`two_chain_market` on any devnets named by their chains-file entries.
+
+    The scenario (tests) passes its session devnets; `credagg demo` passes the dev stack's
+    chains file, whose suite the deployment then finds already in place (same CREATE2 plan),
+    and the stack's database as `nonce_engine`, so the stack's own record of the deployer's
+    nonces stays right. Without one, nonces live in a store that ends with the deployment.
+    `parallel` deploys to the chains at once (each waits for its own blocks; on devnets mining
+    every second that halves the wait).
+    """
     market = Market(
         chains={},
         governor=accounts[0],
@@ -117,19 +141,28 @@ def two_chain_market(env: Any) -> Market:
         operator=market.operator.address,
         guardian=market.guardian.address,
     )
+
+    def deploy_all(engine: Any) -> Market:
+        def deploy(chain: ChainConfig) -> MarketChain:
+            adapter = EvmAdapter(chain, engine=engine, signer=market.governor)
+            return _deploy_market(adapter, compiled, roles, market)
+
+        with ThreadPoolExecutor(max_workers=len(chains) if parallel else 1) as pool:
+            for chain, deployed in zip(chains, pool.map(deploy, chains), strict=True):
+                market.chains[chain.chain_id] = deployed
+        return market
+
+    if nonce_engine is not None:
+        return deploy_all(nonce_engine)
     # The nonce store lives only as long as the deployment: snapshots rewind the chain, and a
     # persisted nonce would then be ahead of it.
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'scenario.db'}")
         chain_metadata.create_all(engine)
         try:
-            for devnet in env.devnets:
-                market.chains[devnet.chain_id] = _deploy_market(
-                    devnet_adapter(devnet, market.governor, engine), env.compiled, roles, market
-                )
+            return deploy_all(engine)
         finally:
             engine.dispose()
-    return market
 
 
 def _deploy_market(

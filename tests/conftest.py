@@ -26,6 +26,8 @@ from chain_adapters.devnet import (
 )
 from hardhat_fixtures.loader import FixtureLoader
 
+pytest_plugins = ("tests.support.webhooks", "tests.support.credit_market")
+
 Account.enable_unaudited_hdwallet_features()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from backend.devstack import STACK_FILE, StackInfo
 from chain_adapters.devnet import free_port
 from chain_adapters.registry import load_chains
 from chain_adapters.rpc import fetch_chain_id
@@ -89,6 +91,15 @@ def _run_stack_once(tmp_path: Path) -> None:
         for chain in ("devnet-a", "devnet-b"):
             manifest = tmp_path / "data" / "deployments" / f"{chain}.json"
             assert "ReceiptAnchor" in manifest.read_text(), chain
+        # where local tools (credagg demo) find this stack: its API, database, files, key
+        info = StackInfo.read(tmp_path / "data" / STACK_FILE)
+        assert info.api == f"http://127.0.0.1:{port}"
+        assert info.database_url == f"sqlite:///{tmp_path / 'data' / 'credagg.db'}"
+        assert info.assets_file is not None
+        assert json.loads(Path(info.assets_file).read_text()) == {
+            "assets": [],
+            "native_price_feeds": {},
+        }
         children = _children_of(proc.pid)
         assert len(children) >= 4  # two devnets, the API, the worker
 
@@ -97,6 +108,7 @@ def _run_stack_once(tmp_path: Path) -> None:
         time.sleep(0.5)
         alive = _still_running(children)
         assert alive == [], f"left running: {alive}"
+        assert not (tmp_path / "data" / STACK_FILE).exists()  # a stopped stack is not found
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,45 +39,23 @@ from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata, chain_nonces, chain_transactions
 from chain_adapters.registry import load_chains
 from tests.auth.conftest import bearer, create_key, create_provider, sign_in
-from tests.credit.conftest import (  # noqa: F401 - fixtures used by this module
+from tests.credit.conftest import (  # noqa: F401 - the package's autouse fixtures, applied here
     LenderProcess,
     MarketFiles,
     _no_credagg_env,
     _only_this_tests_providers,
-    backend_database_url,
-    credit_settings,
-    make_settings,
-    market,
-    market_files,
     register_pool,
     run_in_session,
-    start_lender,
 )
 from tests.credit.test_acceptance import accept, chain_loan, request_quotes, sign
 from tests.credit.test_credit_requests import AMOUNT, add_lender, outcomes
-from tests.providers.conftest import Receiver, _handler
+from tests.providers.conftest import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """The pools' lender's webhook endpoint: verifies every signature with the recipe."""
-    state = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(autouse=True)
-def _fresh_nonce_store(backend_database_url: str) -> None:  # noqa: F811
+def _fresh_nonce_store(backend_database_url: str) -> None:
     """The chain is reverted for each test; the operator's nonce row must not run ahead of it."""
     config = Settings(_env_file=None, environment="test", database_url=backend_database_url)
 
@@ -129,10 +105,10 @@ def fetch_bundles(
 
 
 def test_sign_in_request_rank_accept_open_notify_and_verify(
-    credit_settings: Settings,  # noqa: F811
-    market: Any,  # noqa: F811
-    market_files: MarketFiles,  # noqa: F811
-    start_lender: Callable[..., LenderProcess],  # noqa: F811
+    credit_settings: Settings,
+    market: Any,
+    market_files: MarketFiles,
+    start_lender: Callable[..., LenderProcess],
     receiver: Receiver,
     compiled: Any,
     tmp_path: Path,
