@@ -288,7 +288,12 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """`DATABASE_URL`, or the embedded SQLite file under the data dir."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'credagg.db'}"
+        return self.database_url or f"sqlite:///{self.embedded_database_path}"
+
+    @property
+    def embedded_database_path(self) -> Path:
+        """The SQLite file used when no `DATABASE_URL` is set."""
+        return self.data_dir / "credagg.db"
 
     @property
     def is_sqlite(self) -> bool:

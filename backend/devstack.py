@@ -200,6 +200,28 @@ def deploy_all(settings: Settings, project: CompiledProject, console: Console) -
         engine.dispose()
 
 
+def forget_embedded_state(settings: Settings) -> bool:
+    """Delete the embedded SQLite database and broker files; True if anything was there.
+
+    The devnets start from genesis on every `credagg dev`, so loans, watcher cursors, anchors
+    and queued tasks remembered from the previous run describe chains that no longer exist:
+    loan ids restart at 1 on the same CREATE2 addresses and would collide with old rows. The
+    embedded default is the dev stack's own, so it starts afresh with its chains. A database
+    given by `DATABASE_URL` is the operator's and is never touched (give the dev stack a fresh
+    one, or expect chain-derived rows from earlier devnets to be stale).
+    """
+    if settings.database_url is not None:
+        return False
+    found = False
+    broker = [settings.broker_db_path, settings.result_db_path] if settings.embedded_broker else []
+    for path in [settings.embedded_database_path, *broker]:
+        for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+            if companion.exists():
+                companion.unlink()
+                found = True
+    return found
+
+
 class ServiceDied(RuntimeError):
     """A child of the dev stack exited on its own; its log says why."""
 
@@ -326,6 +348,8 @@ def run_dev_stack(
             )
         env, settings = dev_environment(settings, chains_file)
         os.environ["CREDAGG_CHAINS_FILE"] = str(chains_file)
+        if forget_embedded_state(settings):
+            console.print("[green]fresh[/] embedded database and broker (the devnets are new)")
         upgrade_head(settings)
         console.print(f"[green]migrated[/] {settings.safe_summary().get('database')}")
         deploy_all(settings, project, console)
