@@ -38,6 +38,8 @@ from backend.observability.middleware import route_template
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SLOT_KEY = "audit_slot"
+#: Set in the request's state once its entry committed with `commit_with_entry`.
+COMMITTED_KEY = "audit_entry_committed"
 ANONYMOUS = "anonymous"
 _ACTOR_MAX = 255
 _ACTION_MAX = 255
@@ -146,6 +148,8 @@ class RequestAudit:
         """Append this request's entry in `session`'s transaction (non-safe methods only)."""
         if not is_state_changing(self.request.method):
             return
+        if self.request.scope.get("state", {}).get(COMMITTED_KEY):
+            return  # the endpoint committed its work and entry already (`commit_with_entry`)
         slot = self._slot()
         if slot is not None:
             if not slot.begin_commit():
@@ -167,3 +171,23 @@ class RequestAudit:
         slot = self._slot()
         if self._began and slot is not None:
             slot.settle(committed=committed)
+
+
+def commit_with_entry(request: Request, response: Response, session: Session) -> None:
+    """Append the request's entry and commit `session` now, in the caller's thread.
+
+    For an endpoint whose last writes take serialising locks (the receipt log's size, the
+    audit head): committing in the same thread hop as those writes holds the locks for a few
+    round trips, instead of across the event-loop hops between the endpoint's return and the
+    session dependency's exit, where every queued request waits behind them. The dependency
+    then finds nothing left to do; a failure here rolls back and raises like its own commit.
+    """
+    audit = RequestAudit(request, response)
+    with audit.transaction():
+        try:
+            audit.append_before_commit(session)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    request.scope.setdefault("state", {})[COMMITTED_KEY] = True

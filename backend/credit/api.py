@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from backend.audit.recording import commit_with_entry
 from backend.auth.deps import CurrentProvider, CurrentWallet, Principal, require_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import REQUESTS_READ
@@ -139,9 +140,14 @@ async def create_credit_request(
     # left after phase 1 minus what phase 3 and the commit have lately needed: under load the
     # answer has fewer quotes rather than coming late.
     settings = app_settings(request)
+    # Admitted too late to ask anyone in time (the queue took the budget): phase 1 lists the
+    # providers as skipped instead of planning their calls, the cheapest honest answer.
+    overloaded = runtime.budget_left(started) <= 0
+    prepare_started = time.perf_counter()
     prepared = await run_in_threadpool(
-        _prepare, session, wallet.id, body, settings, runtime, cipher
+        _prepare, session, wallet.id, body, settings, runtime, cipher, overloaded
     )
+    runtime.prepare_reserve.observe(time.perf_counter() - prepare_started)
     prepare_ms = (time.perf_counter() - started) * 1000
     gathered = await service.gather_quotes(
         prepared,
@@ -149,6 +155,7 @@ async def create_credit_request(
         reader=runtime.reader,
         client=runtime.client(),
         sessions=request.app.state.session_factory,
+        pools=runtime.pools,
         deadline=max(
             0.0,
             settings.credit_fanout_deadline
@@ -159,7 +166,7 @@ async def create_credit_request(
     finish_started = time.perf_counter()
     setattr(request.state, FANOUT_END, finish_started)
     view = await run_in_threadpool(
-        service.finish_credit_request, session, prepared, gathered, settings=settings
+        _finish, session, prepared, gathered, settings, request, response
     )
     finish_seconds = time.perf_counter() - finish_started
     response.headers["Server-Timing"] = (
@@ -177,6 +184,7 @@ def _prepare(
     settings: Settings,
     runtime: CreditRuntime,
     cipher: FieldCipher,
+    overloaded: bool = False,
 ) -> service.Prepared:
     """Phase 1, then end its (read-only) transaction in the same thread hop, so no connection
     (and on SQLite no write lock) is held while the providers answer; phase 3 begins afresh."""
@@ -189,9 +197,26 @@ def _prepare(
             reader=runtime.reader,
             pools=runtime.pools,
             cipher=cipher,
+            overloaded=overloaded,
         )
     finally:
         session.rollback()
+
+
+def _finish(
+    session: Session,
+    prepared: service.Prepared,
+    gathered: service.Gathered,
+    settings: Settings,
+    request: Request,
+    response: Response,
+) -> CreditRequestView:
+    """Phase 3 and the commit in one thread hop: the receipt log's size lock and the audit
+    head lock are taken at the end of phase 3 and released by this commit a few round trips
+    later, not after the event loop has got round to the session dependency's exit."""
+    view = service.finish_credit_request(session, prepared, gathered, settings=settings)
+    commit_with_entry(request, response, session)
+    return view
 
 
 @router.get(

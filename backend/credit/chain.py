@@ -129,8 +129,12 @@ class ChainReader:
         entry = manifest.get("contracts", {}).get(CREDIT_AGGREGATOR)
         return str(entry["address"]) if entry else None
 
-    def _call(self, chain_id: int, address: str, abi: Any, fn: str, *args: Any) -> Any:
-        return self.adapter(chain_id).call(ContractCall(address, abi, fn, args))
+    def _call(
+        self, chain_id: int, address: str, abi: Any, fn: str, *args: Any, block: int | None = None
+    ) -> Any:
+        call = ContractCall(address, abi, fn, args)
+        adapter = self.adapter(chain_id)
+        return adapter.call(call) if block is None else adapter.call(call, block=block)
 
     def pool(self, chain_id: int, address: str, amount: int) -> PoolSnapshot:
         """The pool's model and books, and its own `borrowRateAfter(amount)` (if it can lend)."""
@@ -150,16 +154,17 @@ class ChainReader:
         rate_after = read("borrowRateAfter", amount) if amount <= state.cash else -1
         return PoolSnapshot(model, state, rate_after)
 
-    def feed_price(self, chain_id: int, feed: str) -> tuple[int, int]:
-        """(answer, decimals) of a Chainlink-style feed."""
-        decimals = int(self._call(chain_id, feed, FEED_ABI, "decimals"))
-        answer = int(self._call(chain_id, feed, FEED_ABI, "latestRoundData")[1])
+    def feed_price(self, chain_id: int, feed: str, *, block: int | None = None) -> tuple[int, int]:
+        """(answer, decimals) of a Chainlink-style feed (at `block`, else the latest)."""
+        decimals = int(self._call(chain_id, feed, FEED_ABI, "decimals", block=block))
+        answer = int(self._call(chain_id, feed, FEED_ABI, "latestRoundData", block=block)[1])
         return answer, decimals
 
-    def gas_price(self, chain_id: int) -> int:
-        """Wei per gas a transaction would pay now: base fee + the chain's priority fee."""
+    def gas_price(self, chain_id: int, *, block: int | None = None) -> int:
+        """Wei per gas a transaction would pay now (or at `block`): base fee + the chain's
+        priority fee."""
         adapter = self.adapter(chain_id)
-        base_fee = adapter.block("latest").base_fee_per_gas or 0
+        base_fee = adapter.block("latest" if block is None else block).base_fee_per_gas or 0
         priority = int(adapter.chain.priority_fee_gwei * 10**9)
         return base_fee + priority
 

@@ -68,6 +68,8 @@ class CacheStats:
     head_reads: int = 0
     pool_reads: int = 0
     pool_hits: int = 0
+    value_reads: int = 0  # per-block values (feed prices, gas price): real reads
+    value_hits: int = 0
 
 
 @dataclass
@@ -88,6 +90,7 @@ class PoolStateCache:
     _heads: dict[int, _Head] = field(default_factory=dict)
     _readings: OrderedDict[tuple[int, str, int], PoolReading] = field(default_factory=OrderedDict)
     _inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = field(default_factory=dict)
+    _values: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
 
     async def head(self, chain_id: int) -> int:
         """The chain's head, read at most once per `head_max_age` however many ask."""
@@ -105,6 +108,27 @@ class PoolStateCache:
             self.stats.pool_hits += 1
             return cached
         return await self._single_flight(("pool", *key), lambda: self._read_pool(*key))
+
+    async def per_block(self, chain_id: int, name: tuple[Any, ...], read: Callable[[int], T]) -> T:
+        """`read(block)` (blocking, run in a thread) once per (chain, `name`, block) for every
+        request of the process: what the market reads besides pools (a feed's price, the gas
+        price) changes only with a block, like a pool's books."""
+        block = await self.head(chain_id)
+        key = (chain_id, *name, block)
+        if key in self._values:
+            self.stats.value_hits += 1
+            cached: T = self._values[key]
+            return cached
+
+        async def fetch() -> T:
+            value = await asyncio.to_thread(read, block)
+            self.stats.value_reads += 1
+            self._values[key] = value
+            while len(self._values) > self.keep_blocks * 64:
+                self._values.popitem(last=False)
+            return value
+
+        return await self._single_flight(("value", *key), fetch)
 
     async def _single_flight(self, key: tuple[Any, ...], read: Callable[[], Awaitable[T]]) -> T:
         loop = asyncio.get_running_loop()

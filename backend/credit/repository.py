@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.credit.models import (
@@ -70,6 +71,17 @@ class CreditRepository:
             row.chain_id, row.pool_address, row.asset = chain_id, pool, asset
         self.session.flush()
 
+    def active_ids(self) -> list[int]:
+        """The ids of every active provider (no configuration loaded)."""
+        return [
+            int(pid)
+            for pid in self.session.scalars(
+                select(Provider.id)
+                .where(Provider.status == ProviderStatus.ACTIVE.value)
+                .order_by(Provider.id)
+            )
+        ]
+
     def active_providers(self) -> list[ProviderConfig]:
         rows = self.session.execute(
             select(
@@ -91,6 +103,30 @@ class CreditRepository:
     def add_all(self, rows: Sequence[CreditRequest | CreditQuote | ProviderOutcome]) -> None:
         self.session.add_all(rows)
         self.session.flush()
+
+    def insert_request(
+        self,
+        request: CreditRequest,
+        quotes: Sequence[CreditQuote],
+        outcomes: Sequence[ProviderOutcome],
+    ) -> None:
+        """A new request with its quotes and outcomes: one INSERT per table (multi-row for
+        quotes and outcomes), through Core. Nothing is read back, so the unit of work's
+        per-object bookkeeping and flush ordering would only cost time; the objects stay
+        transient and serve as the values (every column, `created_at` included, is set)."""
+        self.session.execute(insert(_table(CreditRequest)), [_values(request)])
+        if quotes:
+            self.session.execute(insert(_table(CreditQuote)), [_values(q) for q in quotes])
+        if outcomes:
+            self.session.execute(insert(_table(ProviderOutcome)), [_values(o) for o in outcomes])
+
+
+def _table(model: type[CreditRequest | CreditQuote | ProviderOutcome]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _values(row: CreditRequest | CreditQuote | ProviderOutcome) -> dict[str, object]:
+    return {c.key: getattr(row, c.key) for c in _table(type(row)).columns}
 
 
 class WalletCreditRepository:

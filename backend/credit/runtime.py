@@ -17,6 +17,7 @@ load increase at once and a load decrease slowly.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -51,6 +52,8 @@ class CreditRuntime:
     reader: ChainReader
     pools: PoolStateCache
     reserve: FinishReserve = field(default_factory=FinishReserve)
+    #: What phase 1 (screen, score, read providers) has lately taken, admission wait excluded.
+    prepare_reserve: FinishReserve = field(default_factory=FinishReserve)
     _clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = field(
         default_factory=dict
     )
@@ -58,6 +61,13 @@ class CreditRuntime:
     _gates: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = field(
         default_factory=dict
     )
+
+    def budget_left(self, started: float) -> float:
+        """What a request that arrived at `started` has left for its fan-out once phase 1 and
+        the work after the fan-out (at what they have lately taken) are paid for. At or below
+        zero the request is overloaded: it asks nobody, so phase 1 skips planning the calls."""
+        left = self.settings.credit_fanout_deadline - (time.perf_counter() - started)
+        return left - self.prepare_reserve.value - self.reserve.value
 
     def gate(self) -> asyncio.Semaphore:
         """The running loop's limit on credit requests in flight at once (at most one database

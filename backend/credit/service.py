@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import httpx
 from sqlalchemy.orm import Session
@@ -65,9 +66,11 @@ from backend.providers.rate_cards import RateCard
 from backend.providers.webhooks.delivery import signing_secrets
 from backend.receipts.models import ReceiptKind
 from backend.receipts.service import (
+    PreparedReceipt,
     ReceiptDraft,
+    append_prepared,
     format_issued_at,
-    issue_receipt,
+    prepare_receipts,
     signer_from_settings,
 )
 from chain_adapters.exceptions import ChainError
@@ -77,6 +80,7 @@ logger = logging.getLogger("credagg.credit")
 RANKING_RULE = "effective-annual-rate.total-cost.quote-id.v1"
 
 Source = Callable[[httpx.AsyncClient], Awaitable[SourceResult]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Plan:
     source: str
     chain_id: int
     run: Source
+    posts: bool = False  # a webhook lender, which may answer 202 and post later (a slot)
 
 
 @dataclass(frozen=True)
@@ -137,9 +142,14 @@ def prepare_credit_request(
     pools: PoolStateCache,
     cipher: FieldCipher,
     now: datetime | None = None,
+    overloaded: bool = False,
 ) -> Prepared:
     """Phase 1: screen, score, pick eligible providers, read their breakers. Writes nothing, so
-    the caller may end this transaction before the network wait."""
+    the caller may end this transaction before the network wait.
+
+    `overloaded`: the request has no time left to ask anyone (it waited for admission too
+    long); every active provider is listed as skipped, without planning its call (no rate
+    card checks, no webhook secrets decrypted, no breakers read), so overload costs little."""
     now = now or utcnow()
     wallet = wallet.lower()
     screen_sanctions(wallet, settings.credit_sanctions_file)
@@ -169,7 +179,9 @@ def prepare_credit_request(
 
     outcomes: dict[int, SourceResult] = {}
     eligible: list[Plan] = []
-    for config in CreditRepository(session).active_providers():
+    if overloaded:
+        outcomes = {pid: _skipped_overloaded() for pid in CreditRepository(session).active_ids()}
+    for config in [] if overloaded else CreditRepository(session).active_providers():
         plan_or_reason = _plan(config, ask, debt_chains, collateral, tier, cipher, pools, now)
         if isinstance(plan_or_reason, str):
             outcomes[config.provider.id] = SourceResult(Outcome.INELIGIBLE, reason=plan_or_reason)
@@ -215,43 +227,63 @@ async def gather_quotes(
     client: httpx.AsyncClient,
     sessions: SessionFactory,
     deadline: float,
+    pools: PoolStateCache | None = None,
 ) -> Gathered:
     """Phase 2: claim half-open probes, fan out within `deadline` seconds, count the results
     on the breakers. Breaker writes are short transactions of their own (never the request's),
     so call this with no transaction of the request's session open."""
     started = time.monotonic()
-    plans = prepared.plans
+    slots = late_answers.SlotBatch(sessions, prepared.ask.request_id)
+    respond_by = datetime.fromisoformat(prepared.ask.respond_by)
+    cooldown = settings.credit_breaker_cooldown_seconds
+
+    def before(plans: list[Plan]) -> tuple[list[Plan], dict[int, SourceResult]]:
+        """Claim half-open probes, then open the webhook lenders' answer slots: one thread
+        hop, one short transaction each, whatever the number of lenders."""
+        skipped: dict[int, SourceResult] = {}
+        if prepared.half_open:
+            won = circuit_breaker.claim_probes(
+                sessions, prepared.half_open, now=utcnow(), cooldown=cooldown
+            )
+            skipped = {pid: _circuit_open() for pid in prepared.half_open - won}
+            plans = [plan for plan in plans if plan.provider_id not in skipped]
+        slots.open((plan.provider_id for plan in plans if plan.posts), respond_by)
+        return plans, skipped
+
+    plans: list[Plan] = prepared.plans
     skipped: dict[int, SourceResult] = {}
-    if prepared.half_open:
-        won = await asyncio.to_thread(
-            circuit_breaker.claim_probes,
-            sessions,
-            prepared.half_open,
-            now=utcnow(),
-            cooldown=settings.credit_breaker_cooldown_seconds,
-        )
-        skipped = {pid: _circuit_open() for pid in prepared.half_open - won}
-        plans = [plan for plan in plans if plan.provider_id not in skipped]
+    if deadline > 0 and (prepared.half_open or any(plan.posts for plan in plans)):
+        plans, skipped = await asyncio.to_thread(before, plans)
     remaining = max(0.0, deadline - (time.monotonic() - started))
     chains = sorted({plan.chain_id for plan in plans})
     late_answers.SESSIONS.set(sessions)  # lenders answering 202 post to their slot later
-    results, markets = await _gather(
-        plans, chains, reader, prepared, client, settings, deadline=remaining
-    )
+    token = late_answers.BATCH.set(slots)
+    try:
+        results, markets = await _gather(
+            plans, chains, reader, prepared, client, settings, deadline=remaining, pools=pools
+        )
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(slots.close))
+        raise
+    finally:
+        late_answers.BATCH.reset(token)
     fanout_seconds = time.monotonic() - started
     writes = {
         pid: not result.counts_as_failure
         for pid, result in results.items()
         if circuit_breaker.needs_write(prepared.breakers, pid, success=not result.counts_as_failure)
     }
-    if writes:
-        await asyncio.to_thread(
-            circuit_breaker.record_many,
-            sessions,
-            writes,
-            now=utcnow(),
-            threshold=settings.credit_breaker_failures,
-        )
+
+    def after() -> None:
+        """Close the slots still pending and count the results on the breakers (one hop)."""
+        slots.close()
+        if writes:
+            circuit_breaker.record_many(
+                sessions, writes, now=utcnow(), threshold=settings.credit_breaker_failures
+            )
+
+    if slots.opened or writes:
+        await asyncio.to_thread(after)
     return Gathered({**skipped, **results}, markets, fanout_seconds)
 
 
@@ -343,17 +375,31 @@ def finish_credit_request(
         )
         for pid, result in sorted(outcomes.items())
     ]
-    repo = CreditRepository(session)
-    repo.add_all([request])
-    repo.add_all([*quotes, *rows])
     ranked = sorted((q for q in quotes if q.rank is not None), key=lambda q: q.rank or 0)
-    if ranked:
-        request.quote_set_receipt_id = _issue_quote_set(
-            session, request, ranked, prepared.debt_chains[ranked[0].chain_id], settings, now
-        )
-        session.flush()
+    # The receipt is made and signed first, with no lock held, so the request row can carry
+    # its id; appending it to the log (the log-state lock, held until the commit) is the very
+    # last step, after every other write and the response view.
+    receipt = (
+        _quote_set_receipt(request, ranked, prepared.debt_chains[ranked[0].chain_id], settings, now)
+        if ranked
+        else None
+    )
+    if receipt is not None:
+        request.quote_set_receipt_id = str(receipt.id)
+    CreditRepository(session).insert_request(request, quotes, rows)
     _log(request, prepared.risk, outcomes)
-    return request_view(request, quotes, rows)
+    view = request_view(request, quotes, rows)
+    if receipt is not None:
+        append_prepared(session, [receipt])
+    return view
+
+
+def _skipped_overloaded() -> SourceResult:
+    return SourceResult(
+        Outcome.TIMED_OUT,
+        reason="skipped: overloaded (not asked: the request waited for admission until no "
+        "time was left before the overall deadline)",
+    )
 
 
 def _circuit_open() -> SourceResult:
@@ -433,7 +479,7 @@ def _plan(
         async def run_http(client: httpx.AsyncClient) -> SourceResult:
             return await quote_http(client, ask, url=url, secrets=secrets, provider_id=pid)
 
-        return Plan(pid, "traditional", ask.chain_id, run_http)
+        return Plan(pid, "traditional", ask.chain_id, run_http, posts=True)
     if card is None:
         return "has neither a quote endpoint nor a rate card"
     rate_card, payout = card, config.payout_address
@@ -457,13 +503,14 @@ async def _gather(
     settings: Settings,
     *,
     deadline: float,
+    pools: PoolStateCache | None,
 ) -> tuple[dict[int, SourceResult], dict[int, Market]]:
     market_reads = asyncio.gather(
         *(
             asyncio.wait_for(
-                asyncio.to_thread(
-                    _read_market,
+                _read_market(
                     reader,
+                    pools,
                     prepared.registry,
                     cid,
                     prepared.body,
@@ -502,45 +549,60 @@ def _bind(run: Source, client: httpx.AsyncClient) -> Callable[[], Awaitable[Sour
     return bound
 
 
-def _read_market(
+async def _read_market(
     reader: ChainReader,
+    pools: PoolStateCache | None,
     registry: AssetRegistry,
     chain_id: int,
     body: CreditRequestIn,
     collateral: Collateral | None,
     wallet: str,
 ) -> Market:
-    def price(feed: str | None) -> Decimal | None:
+    """Prices and gas price once per block for all requests (through `pools`, the process's
+    per-block cache; straight reads without one), then the borrower's own nonce."""
+
+    async def per_block(name: tuple[str, ...], read: Callable[[int | None], T]) -> T:
+        if pools is None:
+            return await asyncio.to_thread(read, None)
+        return await pools.per_block(chain_id, name, read)
+
+    async def price(feed: str | None) -> Decimal | None:
         if feed is None:
             return None
         try:
-            return price_from_feed(*reader.feed_price(chain_id, feed))
+            raw = await per_block(
+                ("feed", feed.lower()), lambda block: reader.feed_price(chain_id, feed, block=block)
+            )
+            return price_from_feed(*raw)
         except (ChainError, PricingError):
             return None
 
     debt = registry.get(body.asset, chain_id)
     native_feed = registry.native_price_feeds.get(chain_id)
     prices = Prices(
-        debt=price(debt.price_feed if debt else None),
-        collateral=price(collateral.entry.price_feed if collateral else None),
-        native=price(native_feed),
+        debt=await price(debt.price_feed if debt else None),
+        collateral=await price(collateral.entry.price_feed if collateral else None),
+        native=await price(native_feed),
+    )
+    gas = await per_block(("gas",), lambda block: reader.gas_price(chain_id, block=block))
+    aggregator, nonce = await asyncio.to_thread(
+        lambda: (reader.aggregator(chain_id), reader.nonce(chain_id, wallet))
     )
     return Market(
         prices=prices,
-        gas_wei=reader.gas_price(chain_id) * reader.settings.credit_open_loan_gas,
-        aggregator=reader.aggregator(chain_id),
-        nonce=reader.nonce(chain_id, wallet),
+        gas_wei=gas * reader.settings.credit_open_loan_gas,
+        aggregator=aggregator,
+        nonce=nonce,
     )
 
 
-def _issue_quote_set(
-    session: Session,
+def _quote_set_receipt(
     request: CreditRequest,
     ranked: list[CreditQuote],
     debt: AssetEntry,
     settings: Settings,
     now: datetime,
-) -> str:
+) -> PreparedReceipt:
     payload = {
         "credit_request_id": request.id,
         "borrower": request.wallet,
@@ -551,17 +613,18 @@ def _issue_quote_set(
         "ranking_rule": RANKING_RULE,
         "quoted_at": format_issued_at(now),
     }
-    issued = issue_receipt(
-        session,
-        ReceiptDraft(
-            kind=ReceiptKind.QUOTE_SET,
-            tenant=f"wallet:{request.wallet}",
-            subject=f"credit-request:{request.id}",
-            payload=payload,
-        ),
+    [prepared] = prepare_receipts(
+        [
+            ReceiptDraft(
+                kind=ReceiptKind.QUOTE_SET,
+                tenant=f"wallet:{request.wallet}",
+                subject=f"credit-request:{request.id}",
+                payload=payload,
+            )
+        ],
         signer=signer_from_settings(settings),
     )
-    return str(issued.id)
+    return prepared
 
 
 def _log(request: CreditRequest, risk: RiskProfile, outcomes: dict[int, SourceResult]) -> None:

@@ -171,6 +171,17 @@ class MerkleLogStateRepository(RepositoryBase[MerkleLogState]):
         )
         return int(self.session.execute(statement).scalar_one())
 
+    def advance_size(self, count: int) -> int:
+        """Grow the size by `count` and return the new size, locking the row until the
+        transaction ends: the lock, the read and the write in one round trip."""
+        statement = (
+            update(MerkleLogState)
+            .where(MerkleLogState.id == LOG_STATE_ID)
+            .values(size=MerkleLogState.size + count)
+            .returning(MerkleLogState.size)
+        )
+        return int(self.session.execute(statement).scalar_one())
+
     def earliest_include_by(self, *, from_index: int) -> datetime | None:
         """The soonest inclusion deadline among receipts at leaf index >= `from_index`."""
         statement = select(func.min(Receipt.include_by)).where(Receipt.leaf_index >= from_index)

@@ -53,11 +53,13 @@ __all__ = [
     "InvalidReceipt",
     "InvalidTreeSize",
     "IssuedReceipt",
+    "PreparedReceipt",
     "ReceiptDraft",
     "ReceiptError",
     "ReceiptNotFound",
     "ReceiptNotInTree",
     "UnknownCorrectedReceipt",
+    "append_prepared",
     "checkpoint",
     "consistency_proof_between",
     "default_inclusion_delay",
@@ -69,6 +71,7 @@ __all__ = [
     "issue_receipts",
     "latest_checkpoint",
     "log_size",
+    "prepare_receipts",
     "receipt_document",
     "signer_from_settings",
 ]
@@ -231,18 +234,42 @@ def issue_receipts(
     assigned under the log-state lock, in the same transaction as the rows, so the caller's
     commit makes all of it durable or none of it. Any invalid draft refuses the whole batch.
     """
+    return append_prepared(
+        session,
+        prepare_receipts(drafts, signer=signer, max_inclusion_delay=max_inclusion_delay),
+    )
+
+
+def prepare_receipts(
+    drafts: Sequence[ReceiptDraft],
+    *,
+    signer: ReceiptSigner,
+    max_inclusion_delay: timedelta | None = None,
+) -> list[PreparedReceipt]:
+    """The lock-free half of `issue_receipts`: validate, canonicalise, salt, commit to and sign
+    each draft. Each receipt's id is fixed here, so a caller can store references to it before
+    taking the log lock with `append_prepared` as the last step of its transaction."""
     if not drafts:
         return []
     delay = default_inclusion_delay() if max_inclusion_delay is None else max_inclusion_delay
     if delay < timedelta(0):
         raise ValueError(f"max_inclusion_delay must not be negative, got {delay}")
     now = utcnow()
-    prepared = [_prepare(draft, now, delay, signer) for draft in drafts]
-    _check_corrections(session, prepared)
+    return [_prepare(draft, now, delay, signer) for draft in drafts]
 
+
+def append_prepared(session: Session, prepared: Sequence[PreparedReceipt]) -> list[IssuedReceipt]:
+    """The locked half of `issue_receipts`: append `prepared` to the log; flush, never commit.
+
+    The log-state row stays locked until the caller's transaction ends, so everything a
+    request still has to do should come before this call, and its commit right after.
+    """
+    if not prepared:
+        return []
+    _check_corrections(session, prepared)
     state = MerkleLogStateRepository(session)
-    old_size = state.lock_size()
-    new_size = old_size + len(prepared)
+    new_size = state.advance_size(len(prepared))  # takes the row lock: one round trip
+    old_size = new_size - len(prepared)
     ReceiptRepository(session).insert_many(
         [
             NewReceiptRow(
@@ -269,7 +296,6 @@ def issue_receipts(
     frontier = nodes.get_hashes(frontier_keys(old_size, new_size))
     leaves = [hash_leaf(item.commitment) for item in prepared]
     nodes.insert_many(new_complete_nodes(old_size, leaves, frontier))
-    state.set_size(new_size)
     session.flush()
     return [
         IssuedReceipt(
@@ -285,7 +311,9 @@ def issue_receipts(
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
+class PreparedReceipt:
+    """A receipt made and signed but not yet in the log (see `prepare_receipts`)."""
+
     id: uuid.UUID
     draft: ReceiptDraft
     kind: str
@@ -314,7 +342,7 @@ def issue_receipt(
 
 def _prepare(
     draft: ReceiptDraft, now: datetime, delay: timedelta, signer: ReceiptSigner
-) -> _Prepared:
+) -> PreparedReceipt:
     """Everything that needs no lock: checks, canonical bytes (made once), salt, signature."""
     tenant = _normalise_tenant(draft.tenant)
     if not isinstance(draft.subject, str) or not 0 < len(draft.subject) <= 255:
@@ -364,7 +392,7 @@ def _prepare(
             hint="Use strings for decimals, bytes and big integers; only finite numbers.",
         ) from error
     signature = signer.sign_commitment(digest, issued_at=issued_at, include_by=issued_at + delay)
-    return _Prepared(
+    return PreparedReceipt(
         id=uuid.uuid4(),
         draft=draft,
         kind=kind,
@@ -388,7 +416,7 @@ def _normalise_tenant(tenant: str) -> str:
     return tenant
 
 
-def _check_corrections(session: Session, prepared: Sequence[_Prepared]) -> None:
+def _check_corrections(session: Session, prepared: Sequence[PreparedReceipt]) -> None:
     wanted = {item.draft.corrects_id for item in prepared if item.draft.corrects_id is not None}
     missing = wanted - ReceiptRepository(session).existing_ids(wanted)
     if missing:

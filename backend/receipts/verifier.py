@@ -531,9 +531,7 @@ def _final_block(url: str, rpc: RpcClient) -> tuple[str, str]:
 
 def _root_at(url: str, contract: str, size: int, block: str, rpc: RpcClient) -> bytes:
     calldata = ROOT_AT_SELECTOR + size.to_bytes(32, "big")  # ABI: uint64 is left-padded to 32
-    result = _rpc(
-        url, "eth_call", [{"to": contract, "data": "0x" + calldata.hex()}, block], rpc
-    )
+    result = _rpc(url, "eth_call", [{"to": contract, "data": "0x" + calldata.hex()}, block], rpc)
     if result == "0x":  # no code at the address: nothing is anchored there
         return ZERO_ROOT
     if not isinstance(result, str) or len(result) != 66:

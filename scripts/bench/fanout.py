@@ -320,7 +320,8 @@ async def run_level(base: str, tokens: list[str], concurrency: int, total: int) 
                         json=REQUEST,
                         headers={"Authorization": f"Bearer {token}"},
                     )
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
+                    print(f"  client error: {exc!r}", file=sys.stderr)
                     samples.append(Sample((time.perf_counter() - started) * 1000, 0))
                     continue
                 samples.append(parse(answer, (time.perf_counter() - started) * 1000))
@@ -394,6 +395,12 @@ def main() -> int:
     parser.add_argument("--provider-timeout", type=float, default=defaults.credit_provider_timeout)
     parser.add_argument("--deadline", type=float, default=defaults.credit_fanout_deadline)
     parser.add_argument("--in-flight", type=int, default=defaults.credit_max_in_flight)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes (default 2: one per core, as production runs the API)",
+    )
     parser.add_argument("--levels", default="10,50,200")
     parser.add_argument("--requests", default="60,150,400", help="requests per level")
     parser.add_argument("--wallets", type=int, default=20)
@@ -413,7 +420,11 @@ def main() -> int:
             sys.executable, "-m", "uvicorn", "--factory", "backend.app:create_app",
             "--host", "127.0.0.1", "--port", str(app_port), "--loop", "uvloop",
             "--http", "httptools", "--log-level", "warning", "--no-access-log",
-            "--backlog", "4096",
+            "--backlog", "4096", "--workers", str(args.workers),
+            # Longer than a loaded closed-loop client takes to reuse a connection: with the 5 s
+            # default, uvicorn closing an idle keep-alive connection races the client's next
+            # request on it (httpx ReadError, no response), which is the harness, not the app.
+            "--timeout-keep-alive", "30",
         ]  # fmt: skip
         lender_cmd = [sys.executable, __file__, "--serve-lenders", str(lender_port)]
         with process(lender_cmd) as lenders, process(uvicorn, app_env(url, workdir, args)) as app:

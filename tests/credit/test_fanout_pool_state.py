@@ -232,6 +232,7 @@ def test_concurrent_credit_requests_share_one_pool_read_per_block(
 
             with ThreadPoolExecutor(max_workers=8) as pool_of_clients:
                 bodies = list(pool_of_clients.map(one, range(8)))
+            cache: PoolStateCache = client.app.state.credit_runtime.pools  # type: ignore[attr-defined]
 
     for body in bodies:
         assert {q["provider_id"] for q in body["quotes"]} == set(pools)
@@ -242,6 +243,11 @@ def test_concurrent_credit_requests_share_one_pool_read_per_block(
         one_reading = calls_per_reading(tmp_path, devnet, pool, config)
         assert proxies[devnet.chain_id].counter.calls_to[pool] == one_reading
         assert proxies[devnet.chain_id].counter.methods["eth_blockNumber"] >= 1
+        # the gas price (a block's base fee) was read once for all eight requests, too
+        assert proxies[devnet.chain_id].counter.methods["eth_getBlockByNumber"] == 1
+    # and so was every feed price: one read per (chain, value, block), the rest served
+    assert cache.stats.value_reads == len(cache._values) >= len(chains)
+    assert len({key[:-1] for key in cache._values}) == len(cache._values)  # one block each
 
 
 def calls_per_reading(tmp_path: Path, devnet: Devnet, pool: str, config: Settings) -> int:

@@ -40,6 +40,7 @@ from backend.receipts.service import (
     ReceiptNotFound,
     ReceiptNotInTree,
     UnknownCorrectedReceipt,
+    append_prepared,
     canonical_document,
     checkpoint,
     consistency_proof_between,
@@ -50,6 +51,7 @@ from backend.receipts.service import (
     issuance_of,
     issue_receipts,
     log_size,
+    prepare_receipts,
     receipt_document,
 )
 from backend.receipts.signing import (
@@ -204,6 +206,31 @@ def test_concurrent_issuance_from_four_threads_has_no_gaps_or_duplicates(
         commitments = ReceiptRepository(session).commitments_in_order()
         assert MerkleNodeRepository(session).all_hashes() == expected_nodes(commitments)
     assert take_checkpoint(session_factory, signer).root == merkle_root(commitments)
+
+
+def test_a_receipt_prepared_early_takes_its_index_when_appended(
+    session_factory: SessionFactory, signer: ReceiptSigner
+) -> None:
+    """Preparing (signing) needs no lock and fixes the id; the index is the log's next one
+    when the receipt is appended, whatever was issued in between."""
+    [early] = prepare_receipts([create_draft(subject="loan:early")], signer=signer)
+    issue(session_factory, signer, 3)
+    with session_scope(session_factory) as session:
+        [appended] = append_prepared(session, [early])
+    assert (appended.id, appended.leaf_index) == (early.id, 3)
+    with session_scope(session_factory) as session:
+        stored = get_receipt(session, early.id)
+        assert stored.leaf_index == 3
+        assert commitment(receipt_document(stored), stored.salt) == early.commitment
+        assert log_size(session) == 4
+        proof = inclusion_proof_for(session, early.id)
+    assert verify_commitment_signature(
+        signer.public_key_bytes, stored.commitment, issuance_of(stored)
+    )
+    commitments = stored_commitments(session_factory)
+    assert verify_inclusion(
+        proof.leaf_hash, proof.leaf_index, proof.tree_size, proof.path, merkle_root(commitments)
+    )
 
 
 def test_database_root_equals_the_core_root_at_every_size(

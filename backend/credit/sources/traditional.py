@@ -87,6 +87,12 @@ async def quote_http(
     """POST the signed request; the caller's timeout bounds the whole exchange, including the
     wait for an answer posted later (a 202), which needs `provider_id` and the fan-out's
     session factory (`late_answers.SESSIONS`)."""
+    batch = late_answers.BATCH.get()
+    if batch is not None and provider_id is not None and batch.request_id == ask.request_id:
+        # The fan-out opened this slot with all the others and closes them all when it ends.
+        return await _exchange(
+            client, ask, url=url, secrets=secrets, slot=batch.slot(provider_id), batch=batch
+        )
     sessions = late_answers.SESSIONS.get()
     slot = None
     if provider_id is not None and sessions is not None:
@@ -109,6 +115,7 @@ async def _exchange(
     url: str,
     secrets: list[str],
     slot: late_answers.Slot | None,
+    batch: late_answers.SlotBatch | None = None,
 ) -> SourceResult:
     body = request_body(ask)
     headers = {
@@ -126,7 +133,10 @@ async def _exchange(
     if response.status_code == 202 and slot is not None:
         return await _await_posted(ask, slot)
     answered = response.status_code // 100 == 2 and response.status_code != 202
-    if slot is not None:  # answered inline (or failed): a later POST is refused
+    if slot is not None and batch is not None:  # the batch closes it when the fan-out ends
+        if answered:
+            batch.answered_inline(slot.provider_id)
+    elif slot is not None:  # answered inline (or failed): a later POST is refused
         await slot.close(late_answers.INLINE if answered else late_answers.CLOSED)
     if not answered:
         return SourceResult(
