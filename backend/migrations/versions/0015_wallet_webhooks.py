@@ -13,7 +13,7 @@ rebuilt (batch mode). Rebuilding `webhook_deliveries` drops the old table, and w
 on that cascades to `webhook_attempts`: the attempts are copied aside first and put back.
 
 Revision ID: 0015_wallet_webhooks
-Revises: 0014_log_sequencing
+Revises: 0013_provider_answers
 Create Date: 2026-11-23
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_wallet_webhooks"
-down_revision: str | Sequence[str] | None = "0014_log_sequencing"
+down_revision: str | Sequence[str] | None = "0013_provider_answers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
