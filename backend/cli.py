@@ -22,6 +22,7 @@ from backend.auth.cli import register as register_auth_commands
 from backend.credit.cli import register as register_credit_commands
 from backend.demo.cli import demo as demo_command
 from backend.kit.crypto_rotation import keys_app
+from backend.receipts.cli import app as receipts_app
 from backend.receipts.verify_cli import register as register_verify_commands
 from backend.watcher.cli import app as watcher_app
 from chain_adapters.exceptions import ChainError
@@ -43,6 +44,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(watcher_app, name="watcher")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(receipts_app, name="receipts")
 app.command("demo")(demo_command)  # the whole journey against a running `credagg dev`
 
 console = Console()
