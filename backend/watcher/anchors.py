@@ -62,6 +62,7 @@ class AnchorsProjection(Projection):
                 )
                 for log in logs
             ],
+            binary=True,
         )
 
 
@@ -89,6 +90,7 @@ class FinalAnchorsProjection(Projection):
                 )
                 for log in logs
             ],
+            binary=True,
         )
 
 

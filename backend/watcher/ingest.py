@@ -10,6 +10,9 @@ Two modes, picked by where the cursor is:
 * live mode (next block above finalized): every header of up to `live_batch` blocks is fetched
   and stored, linked by parent hash to the cursor, and every log must name one of those hashes;
   otherwise the chain moved while we read and the step is abandoned (ChainMoved).
+
+Before either, an address new to the watch list has its logs of the blocks already ingested
+stored first (backend/watcher/history.py), so the list can grow without leaving a gap.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from backend.kit.columns import utcnow
-from backend.watcher.bulk import insert_tuples
 from backend.watcher.exceptions import ChainMoved, NotStarted
-from backend.watcher.models import WatcherCursor, WatcherLog
-from backend.watcher.projections import DecodedLog, ProjectionRegistry, RawLogRow
+from backend.watcher.history import catch_up_targets
+from backend.watcher.models import WatcherCursor
+from backend.watcher.projections import DecodedLog, ProjectionRegistry, RawLogRow, raw_rows
 from backend.watcher.reorg import reconcile
 from backend.watcher.repository import WatcherRepository
 from chain_adapters.base import Block, ChainAdapter, Log
@@ -51,29 +54,14 @@ class StepResult:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-LOG_COLUMNS = (
-    "chain_id",
-    "block_hash",
-    "log_index",
-    "block_number",
-    "transaction_hash",
-    "address",
-    "topic0",
-    "topic1",
-    "topic2",
-    "topic3",
-    "data",
-)
-
-
 @dataclass(frozen=True)
 class FetchedRange:
     """A final range read ahead of the transaction that stores it (the backfill's prefetch).
 
     Only final blocks are read ahead: they cannot be reorganised away between the read and the
     write, so using the read later stores exactly what a synchronous step would have stored.
-    Everything that needs no database (sorting, the rows of `watcher_logs` as tuples,
-    event decoding) is done by the reader, so the writer only writes.
+    Everything that needs no database (sorting, the rows of `watcher_logs`, event decoding) is
+    done by the reader, so the writer only writes.
     """
 
     first: int
@@ -81,7 +69,6 @@ class FetchedRange:
     logs: list[Log]
     header: Block
     rows: list[RawLogRow]
-    values: list[tuple[bytes | int | str | None, ...]]
     decoded: list[DecodedLog]
 
 
@@ -142,35 +129,9 @@ class ChainWatcher:
         logs = self.adapter.fetch_logs(from_block=first, to_block=last, address=self.addresses)
         header = self.adapter.block(last)
         logs.sort(key=lambda log: (log.block_number, log.log_index))
-        chain_id = self.chain_id
-        rows = [
-            RawLogRow(
-                chain_id=chain_id,
-                block_hash=log.block_hash,
-                log_index=log.log_index,
-                block_number=log.block_number,
-                transaction_hash=log.transaction_hash,
-                address=log.address,
-                topics=tuple(log.topics[:4]) + (None,) * (4 - min(len(log.topics), 4)),
-                data=log.data,
-            )
-            for log in logs
-        ]
-        values = [
-            (
-                r.chain_id,
-                r.block_hash,
-                r.log_index,
-                r.block_number,
-                r.transaction_hash,
-                r.address,
-                *r.topics,
-                r.data,
-            )
-            for r in rows
-        ]
+        rows = raw_rows(self.chain_id, logs)
         decoded = self.registry.decode(rows)
-        return FetchedRange(first, last, logs, header, rows, values, decoded)
+        return FetchedRange(first, last, logs, header, rows, decoded)
 
     def step(
         self, session: Session, *, span: int = 2_000, prefetched: FetchedRange | None = None
@@ -196,6 +157,9 @@ class ChainWatcher:
         result = StepResult(
             self.chain_id, "idle", head=head, finalized=finalized, reorg_depth=depth
         )
+        history = catch_up_targets(repo, self.adapter, self.registry, cursor, self.addresses)
+        if history:
+            result.extra["history_logs"] = history
         first = cursor.block_number + 1
         fresh: list[DecodedLog] = []
         if first <= head:
@@ -258,14 +222,13 @@ class ChainWatcher:
                     "fork than its header; retrying next step"
                 )
         if ahead is not None:  # sorted, converted and decoded by the reader
-            insert_tuples(repo.session, WatcherLog.__table__, LOG_COLUMNS, ahead.values)
             rows, decoded = ahead.rows, ahead.decoded
-            repo.add_headers(self.chain_id, headers)
         else:
             logs.sort(key=lambda log: (log.block_number, log.log_index))
-            rows = repo.add_logs(self.chain_id, logs)
-            repo.add_headers(self.chain_id, headers)
+            rows = raw_rows(self.chain_id, logs)
             decoded = self.registry.decode(rows)
+        repo.add_rows(rows)
+        repo.add_headers(self.chain_id, headers)
         self.registry.deliver(repo.session, "head", decoded)
         cursor.block_number, cursor.block_hash = last, headers[-1].hash
         cursor.logs_ingested += len(rows)

@@ -63,6 +63,23 @@ class WatcherBlock(Base):
     parent_hash: Mapped[str] = mapped_column(HASH)
 
 
+class WatcherTarget(Base):
+    """An address whose logs are stored for every block from the cursor's start to the cursor.
+
+    The watch list can grow (a price feed configured later); a new address's earlier logs are
+    backfilled before it is recorded here, in the transaction that records it
+    (backend/watcher/history.py), so a recorded target never has a gap.
+    """
+
+    __tablename__ = "watcher_targets"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    since_block: Mapped[int] = mapped_column(BigInteger)  # the cursor when it was recorded
+    history_logs: Mapped[int] = mapped_column(BigInteger, default=0)  # backfilled then
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WatcherLog(Base):
     """One raw log of a watched contract, on the canonical chain as far as we know."""
 

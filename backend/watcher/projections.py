@@ -20,13 +20,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from backend.db import Base
 from backend.watcher.events import EventSpec
+from chain_adapters.base import Log
 
 Phase = Literal["head", "final"]
 
@@ -53,9 +54,12 @@ class DecodedLog:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class RawLogRow:
-    """A log as stored (the columns of `watcher_logs`)."""
+class RawLogRow(NamedTuple):
+    """A log as stored: the columns of `watcher_logs`, in table order.
+
+    A tuple on purpose: the same object is the row COPY writes (`LOG_COLUMNS` order), so the
+    hot path builds one object per log instead of a row object plus a tuple of its values.
+    """
 
     chain_id: int
     block_hash: str
@@ -63,8 +67,47 @@ class RawLogRow:
     block_number: int
     transaction_hash: str
     address: str
-    topics: tuple[str | None, ...]
+    topic0: str | None
+    topic1: str | None
+    topic2: str | None
+    topic3: str | None
     data: bytes
+
+    @property
+    def topics(self) -> tuple[str | None, ...]:
+        return (self.topic0, self.topic1, self.topic2, self.topic3)
+
+
+#: The columns of `watcher_logs` in `RawLogRow` order (what COPY names).
+LOG_COLUMNS: tuple[str, ...] = RawLogRow._fields
+
+#: NULL columns after a log's n topics (the EVM's LOG0..LOG4: at most four).
+_NO_TOPICS: tuple[tuple[None, ...], ...] = tuple((None,) * (4 - n) for n in range(5))
+
+
+def raw_rows(chain_id: int, logs: Iterable[Log]) -> list[RawLogRow]:
+    """The stored rows of node logs: the one row builder (fetch path and `add_logs`).
+
+    A log has 0-4 topics; the row always has four topic columns, missing ones NULL.
+    """
+    new = tuple.__new__
+    return [
+        new(
+            RawLogRow,
+            (
+                chain_id,
+                log.block_hash,
+                log.log_index,
+                log.block_number,
+                log.transaction_hash,
+                log.address,
+                *log.topics,
+                *_NO_TOPICS[len(log.topics)],
+                log.data,
+            ),
+        )
+        for log in logs
+    ]
 
 
 class Projection(ABC):
@@ -117,10 +160,10 @@ class ProjectionRegistry:
 
     def decode(self, rows: Iterable[RawLogRow]) -> list[DecodedLog]:
         """Decode the logs some projection consumes, in the order given; skip the rest."""
+        by_topic = self._by_topic
         decoded: list[DecodedLog] = []
         for row in rows:
-            topic0 = row.topics[0] if row.topics else None
-            known = self._by_topic.get(topic0 or "")
+            known = by_topic.get(row.topic0 or "")
             if known is None:
                 continue
             spec = known[0]

@@ -7,10 +7,11 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
+from backend.kit.columns import utcnow
 from backend.kit.locks import lock_key
-from backend.watcher.bulk import bulk_insert
-from backend.watcher.models import WatcherBlock, WatcherCursor, WatcherLog
-from backend.watcher.projections import RawLogRow
+from backend.watcher.bulk import insert_tuples
+from backend.watcher.models import WatcherBlock, WatcherCursor, WatcherLog, WatcherTarget
+from backend.watcher.projections import LOG_COLUMNS, RawLogRow, raw_rows
 from chain_adapters.base import Block, Log
 
 
@@ -50,6 +51,33 @@ class WatcherRepository:
         self.session.flush()
         return cursor
 
+    # -- targets (the watch list whose history is stored) ---------------------------------------
+
+    def targets(self, chain_id: int) -> set[str]:
+        return set(
+            self.session.scalars(
+                select(WatcherTarget.address).where(WatcherTarget.chain_id == chain_id)
+            )
+        )
+
+    def add_targets(self, chain_id: int, history: dict[str, int], *, since_block: int) -> None:
+        """Record addresses (lower-case) with the number of earlier logs backfilled for each."""
+        if history:
+            now = utcnow()
+            self.session.execute(
+                insert(WatcherTarget),
+                [
+                    {
+                        "chain_id": chain_id,
+                        "address": address,
+                        "since_block": since_block,
+                        "history_logs": logs,
+                        "added_at": now,
+                    }
+                    for address, logs in sorted(history.items())
+                ],
+            )
+
     # -- headers -----------------------------------------------------------------------------
 
     def add_headers(self, chain_id: int, blocks: Sequence[Block]) -> None:
@@ -86,66 +114,28 @@ class WatcherRepository:
     # -- logs --------------------------------------------------------------------------------
 
     def add_logs(self, chain_id: int, logs: Sequence[Log]) -> list[RawLogRow]:
-        rows = [
-            RawLogRow(
-                chain_id=chain_id,
-                block_hash=log.block_hash,
-                log_index=log.log_index,
-                block_number=log.block_number,
-                transaction_hash=log.transaction_hash,
-                address=log.address,
-                topics=tuple(log.topics[:4]) + (None,) * (4 - min(len(log.topics), 4)),
-                data=log.data,
-            )
-            for log in logs
-        ]
-        if rows:
-            bulk_insert(
-                self.session,
-                WatcherLog.__table__,
-                [
-                    {
-                        "chain_id": r.chain_id,
-                        "block_hash": r.block_hash,
-                        "log_index": r.log_index,
-                        "block_number": r.block_number,
-                        "transaction_hash": r.transaction_hash,
-                        "address": r.address,
-                        "topic0": r.topics[0],
-                        "topic1": r.topics[1],
-                        "topic2": r.topics[2],
-                        "topic3": r.topics[3],
-                        "data": r.data,
-                    }
-                    for r in rows
-                ],
-            )
+        """Store `logs` (in the order given) and return their rows."""
+        rows = raw_rows(chain_id, logs)
+        self.add_rows(rows)
         return rows
+
+    def add_rows(self, rows: Sequence[RawLogRow]) -> None:
+        """Store rows built by `raw_rows` (COPY on PostgreSQL)."""
+        insert_tuples(self.session, WatcherLog.__table__, LOG_COLUMNS, rows, binary=True)
 
     def logs_between(self, chain_id: int, first: int, last: int) -> list[RawLogRow]:
         """Stored logs of blocks first..last, in chain order."""
+        table = WatcherLog.__table__
         result = self.session.execute(
-            select(WatcherLog)
+            select(*(table.c[name] for name in LOG_COLUMNS))
             .where(
-                WatcherLog.chain_id == chain_id,
-                WatcherLog.block_number >= first,
-                WatcherLog.block_number <= last,
+                table.c.chain_id == chain_id,
+                table.c.block_number >= first,
+                table.c.block_number <= last,
             )
-            .order_by(WatcherLog.block_number, WatcherLog.log_index)
-        ).scalars()
-        return [
-            RawLogRow(
-                chain_id=r.chain_id,
-                block_hash=r.block_hash,
-                log_index=r.log_index,
-                block_number=r.block_number,
-                transaction_hash=r.transaction_hash,
-                address=r.address,
-                topics=(r.topic0, r.topic1, r.topic2, r.topic3),
-                data=r.data,
-            )
-            for r in result
-        ]
+            .order_by(table.c.block_number, table.c.log_index)
+        )
+        return [RawLogRow._make(row) for row in result]
 
     def delete_after(self, chain_id: int, number: int) -> int:
         """Drop headers and logs above `number`; effect rows go with their logs (CASCADE)."""

@@ -14,6 +14,9 @@ PostgreSQL database created next to DATABASE_URL (dropped afterwards):
   cursor per range transaction;
 * naive: the loop people write first — per block, `w3.eth.get_block` + `w3.eth.get_logs` for
   that block, each log added through the ORM, one commit per block; no projections.
+* ablation (`--no-ablation` skips it): the watcher again, with the effect tables' log checks
+  put back to the foreign keys' per-row triggers (as before migration 0016_watcher_speed), to
+  show in the same run what the statement-level checks are worth.
 
 Then the steady state, on the watcher's database: Anvil mines one block a second
 (`evm_setIntervalMining`), a producer sends `emitMany` at a steady rate, and the live step (the
@@ -140,11 +143,42 @@ def generate(rpc_url: str, contract: Any, *, blocks: int, per_block: int) -> Non
             call("evm_setAutomine", [True])
 
 
-def run_watcher(url: str, rpc_url: str, chain: Any, address: str, first: int) -> tuple[int, float]:
+#: Effect tables the bench's projections write (the anchors projections, head and final).
+EFFECT_TABLES = ("watcher_anchored", "watcher_final_anchored")
+
+
+def log_checks(engine: Any) -> str:
+    """How PostgreSQL checks that effect rows have their log: per statement (0016) or per row."""
+    with engine.connect() as connection:
+        statement = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = 'watcher_anchored_log_check_insert'"
+            )
+        )
+    return "per statement" if statement else "per row"
+
+
+def use_row_checks(engine: Any) -> None:
+    """Undo 0016's statement-level log checks on the bench's effect tables (the ablation)."""
+    with engine.begin() as connection:
+        for table in EFFECT_TABLES:
+            connection.execute(text(f'ALTER TABLE "{table}" ENABLE TRIGGER ALL'))
+            for event in ("insert", "update"):
+                connection.execute(
+                    text(f'DROP TRIGGER IF EXISTS "{table}_log_check_{event}" ON "{table}"')
+                )
+
+
+def run_watcher(
+    url: str, rpc_url: str, chain: Any, address: str, first: int, *, row_checks: bool = False
+) -> tuple[int, float, str]:
     settings = Settings(_env_file=None, environment="test", database_url=url)
     migrate(settings)
     engine = create_db_engine(settings)
     try:
+        if row_checks:
+            use_row_checks(engine)
+        checks = log_checks(engine)
         factory = create_session_factory(engine)
         watcher = ChainWatcher(EvmAdapter(chain), [address], default_registry())
         started = time.perf_counter()
@@ -154,7 +188,7 @@ def run_watcher(url: str, rpc_url: str, chain: Any, address: str, first: int) ->
             logs = int(session.scalar(select(func.count()).select_from(WatcherLog)) or 0)
             effects = int(session.scalar(select(func.count()).select_from(AnchoredEffect)) or 0)
         assert effects == logs, f"{effects} effects for {logs} logs"
-        return logs, seconds
+        return logs, seconds, checks
     finally:
         engine.dispose()
 
@@ -341,6 +375,12 @@ def main() -> None:
     parser.add_argument("--steady-tps", type=float, default=5.0, help="transactions per second")
     parser.add_argument("--confirmations", type=int, default=2)
     parser.add_argument(
+        "--ablation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the backfill with per-row log checks (as before 0016_watcher_speed)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     )
@@ -358,7 +398,7 @@ def main() -> None:
         last = int(w3.eth.block_number)
         chain = devnet.chain_config(confirmations=0)
         with throwaway_database(args.database_url) as url:
-            ours, ours_s = run_watcher(url, devnet.rpc_url, chain, address, first)
+            ours, ours_s, checks = run_watcher(url, devnet.rpc_url, chain, address, first)
             steady = run_steady(
                 url,
                 devnet,
@@ -371,15 +411,27 @@ def main() -> None:
             )
         with throwaway_database(args.database_url) as url:
             naive, naive_s = run_naive(url, devnet.rpc_url, devnet.chain_id, address, first, last)
+        row_s = None
+        if args.ablation and checks == "per statement":
+            with throwaway_database(args.database_url) as url:
+                _, row_s, _ = run_watcher(
+                    url, devnet.rpc_url, chain, address, first, row_checks=True
+                )
     assert ours == naive == args.blocks * args.per_block, (ours, naive)
     ours_rate, naive_rate = ours / ours_s, naive / naive_s
     print(f"generated {ours:,} logs in {last - first + 1:,} blocks in {generated:.1f}s\n")
     print("| ingestion into PostgreSQL | logs | seconds | logs/s | vs naive |")
     print("|---|---:|---:|---:|---:|")
     print(
-        f"| watcher backfill (adaptive eth_getLogs, bulk, projections) | {ours:,} | "
-        f"{ours_s:.2f} | {ours_rate:,.0f} | {ours_rate / naive_rate:.1f}x |"
+        f"| watcher backfill (adaptive eth_getLogs, COPY, projections; log checks {checks}) | "
+        f"{ours:,} | {ours_s:.2f} | {ours_rate:,.0f} | {ours_rate / naive_rate:.1f}x |"
     )
+    if row_s is not None:
+        row_rate = ours / row_s
+        print(
+            f"| same, log checks per row (the foreign keys' own triggers) | {ours:,} | "
+            f"{row_s:.2f} | {row_rate:,.0f} | {row_rate / naive_rate:.1f}x |"
+        )
     print(
         f"| naive web3.py loop (get_logs per block, ORM) | {naive:,} | {naive_s:.2f} | "
         f"{naive_rate:,.0f} | 1.0x |"

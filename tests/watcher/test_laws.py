@@ -1,15 +1,18 @@
-"""Laws of the pure parts: event decoding inverts ABI encoding; adaptive ranges stay in bounds."""
+"""Laws of the pure parts: event decoding inverts ABI encoding; adaptive ranges stay in bounds;
+a stored row is its log."""
 
 from __future__ import annotations
 
 from eth_abi import encode
 from eth_utils import keccak
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.watcher.anchors import ANCHORED
 from backend.watcher.events import EventSpec
+from backend.watcher.projections import LOG_COLUMNS, raw_rows
 from backend.watcher.ranges import AdaptiveRange
+from chain_adapters.base import Log
 
 UINT64 = st.integers(min_value=0, max_value=2**64 - 1)
 WORD = st.binary(min_size=32, max_size=32)
@@ -74,3 +77,34 @@ def test_adaptive_range_never_leaves_its_bounds(start: int, moves: list[bool]) -
             assert shrunk == (before > 1)
             assert ranges.span == max(1, before // 2)
         assert 1 <= ranges.span <= 64
+
+
+@settings(deadline=None)  # no wall-clock assertion (a loaded CI machine is not a failure)
+@given(
+    topics=st.lists(WORD.map(lambda w: "0x" + w.hex()), max_size=4),
+    data=st.binary(max_size=96),
+)
+def test_a_stored_row_keeps_every_field_of_its_log(topics: list[str], data: bytes) -> None:
+    log = Log(
+        address="0x" + "ab" * 20,
+        topics=tuple(topics),
+        data=data,
+        block_number=7,
+        block_hash="0x" + "cd" * 32,
+        transaction_hash="0x" + "ef" * 32,
+        log_index=3,
+    )
+    (row,) = raw_rows(31337, [log])
+    assert len(row) == len(LOG_COLUMNS)  # what COPY writes, column for column
+    assert row.topics == (*topics, *(None,) * (4 - len(topics)))
+    assert (row.chain_id, row.block_hash, row.log_index, row.block_number) == (
+        31337,
+        log.block_hash,
+        3,
+        7,
+    )
+    assert (row.transaction_hash, row.address, row.data) == (
+        log.transaction_hash,
+        log.address,
+        data,
+    )
