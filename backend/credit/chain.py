@@ -47,41 +47,7 @@ FEED_ABI: list[dict[str, Any]] = [
     _view("latestRoundData", [], ["uint80", "int256", "uint256", "uint256", "uint80"]),
 ]
 
-_LOAN_COMPONENTS = [
-    ("quoteHash", "bytes32"),
-    ("borrower", "address"),
-    ("openedAt", "uint64"),
-    ("rateBps", "uint32"),
-    ("provider", "address"),
-    ("termSeconds", "uint64"),
-    ("state", "uint8"),
-    ("asset", "address"),
-    ("lastAccrual", "uint64"),
-    ("collateralAsset", "address"),
-    ("principal", "uint256"),
-    ("collateralAmount", "uint256"),
-    ("repaid", "uint256"),
-    ("principalOutstanding", "uint256"),
-    ("interestAccrued", "uint256"),
-    ("nonce", "uint256"),
-]
-AGGREGATOR_ABI: list[dict[str, Any]] = [
-    _view("loanCount", [], ["uint256"]),
-    _view("nonces", ["address"], ["uint256"]),
-    {
-        "type": "function",
-        "name": "getLoan",
-        "stateMutability": "view",
-        "inputs": [{"name": "loanId", "type": "uint256"}],
-        "outputs": [
-            {
-                "name": "loan",
-                "type": "tuple",
-                "components": [{"name": n, "type": t} for n, t in _LOAN_COMPONENTS],
-            }
-        ],
-    },
-]
+AGGREGATOR_ABI: list[dict[str, Any]] = [_view("nonces", ["address"], ["uint256"])]
 
 #: LoanState of ICreditAggregator.
 LOAN_ACTIVE, LOAN_DEFAULTED, LOAN_CLOSED = 1, 2, 3
@@ -92,14 +58,6 @@ class PoolSnapshot:
     model: KinkedRateModel
     state: PoolState
     rate_after: int  # the contract's own borrowRateAfter(amount), a ray
-
-
-@dataclass(frozen=True)
-class ChainLoan:
-    chain_id: int
-    state: int
-    principal: int
-    outstanding: int
 
 
 class ChainReader:
@@ -174,29 +132,3 @@ class ChainReader:
             return 0
         account = to_checksum_address(borrower)
         return int(self._call(chain_id, aggregator, AGGREGATOR_ABI, "nonces", account))
-
-    def loans_of(self, chain_id: int, borrower: str, *, scan_limit: int = 1000) -> list[ChainLoan]:
-        """The borrower's loans on CreditAggregator, scanning the newest `scan_limit` ids.
-
-        Interim: a linear scan of `getLoan`. The watcher's projections (loans by borrower, from
-        LoanOpened / repayment / default events) replace this read once they land.
-        """
-        aggregator = self.aggregator(chain_id)
-        if aggregator is None:
-            return []
-        count = int(self._call(chain_id, aggregator, AGGREGATOR_ABI, "loanCount"))
-        loans: list[ChainLoan] = []
-        for loan_id in range(count, max(0, count - scan_limit), -1):
-            loan = self._call(chain_id, aggregator, AGGREGATOR_ABI, "getLoan", loan_id)
-            fields = dict(zip([n for n, _ in _LOAN_COMPONENTS], loan, strict=True))
-            if str(fields["borrower"]).lower() == borrower.lower():
-                loans.append(
-                    ChainLoan(
-                        chain_id=chain_id,
-                        state=int(fields["state"]),
-                        principal=int(fields["principal"]),
-                        outstanding=int(fields["principalOutstanding"])
-                        + int(fields["interestAccrued"]),
-                    )
-                )
-        return loans

@@ -1,17 +1,15 @@
-"""Interim risk profile: a 300-850 score with reason codes, from what exists today.
+"""The borrower's risk profile in the credit pipeline: one score, the watcher's, plus recency.
 
-Sources: the wallet's loans on CreditAggregator on every configured chain (read through the
-adapter: count, outstanding, defaults, closed) and our database (how many requests the wallet
-made in the last day). The watcher's projections (loans, repayments, defaults, liquidations by
-borrower) will replace the chain scan of `ChainReader.loans_of`; the scoring rules stay.
+The score (300-850 with reason codes) is `backend.risk.service.score` over the wallet's history
+as the chain watcher projected it from contract events on every configured chain: loans,
+repayments, full repayments, defaults, liquidations, open debt. One rule set serves the quote
+fan-out, `GET /v1/me/risk` and the lenders' webhooks, so a borrower is told the same number
+everywhere. Reading the projection costs one indexed query per chain for the wallet's own
+loans, where the earlier interim read scanned up to 1,000 `getLoan` calls per chain per request.
 
-Rules (every adjustment leaves a reason code, so a borrower can be told why):
-* start at 650 (`thin_file` when there is no loan history at all);
-* `repaid_loans`: +25 per closed loan, at most +150;
-* `active_loans`: -15 per loan still active, at most -90;
-* `defaults`: -150 per defaulted loan;
-* `many_recent_requests`: -25 when the wallet made 5+ requests in 24 h;
-* `chain_history_unavailable`: a chain could not be read (no adjustment, but said).
+The pipeline adds what only the database knows: `MANY_RECENT_REQUESTS` (-25 when the wallet
+asked 5+ times in 24 h). A chain the watcher has not ingested yet adds
+`CHAIN_HISTORY_UNAVAILABLE` (no points: the history there is unknown, not clean).
 """
 
 from __future__ import annotations
@@ -21,11 +19,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from backend.credit.chain import LOAN_ACTIVE, LOAN_CLOSED, LOAN_DEFAULTED, ChainLoan, ChainReader
+from backend.credit.chain import ChainReader
 from backend.credit.repository import recent_request_count
-from chain_adapters.exceptions import ChainError
+from backend.risk.service import MAX_SCORE, MIN_SCORE, Score, score, wallet_history
 
-MIN_SCORE, MAX_SCORE, BASE_SCORE = 300, 850, 650
+RECENT_REQUESTS_LIMIT = 5
+RECENT_REQUESTS_PENALTY = 25
 
 
 @dataclass(frozen=True)
@@ -37,47 +36,27 @@ class RiskProfile:
     defaults: int
 
 
-def score_history(loans: list[ChainLoan], recent_requests: int) -> tuple[int, list[str]]:
-    """The rules of the module docstring over already-read history (pure, for tests)."""
-    score, reasons = BASE_SCORE, []
-    if not loans:
-        reasons.append("thin_file")
-    closed = sum(1 for loan in loans if loan.state == LOAN_CLOSED)
-    active = sum(1 for loan in loans if loan.state == LOAN_ACTIVE)
-    defaults = sum(1 for loan in loans if loan.state == LOAN_DEFAULTED)
-    if closed:
-        score += min(25 * closed, 150)
-        reasons.append("repaid_loans")
-    if active:
-        score -= min(15 * active, 90)
-        reasons.append("active_loans")
-    if defaults:
-        score -= 150 * defaults
-        reasons.append("defaults")
-    if recent_requests >= 5:
-        score -= 25
-        reasons.append("many_recent_requests")
-    return max(MIN_SCORE, min(MAX_SCORE, score)), reasons
+def with_recency(base: Score, recent_requests: int) -> Score:
+    """The watcher's score adjusted for the wallet's recent requests (pure, for tests)."""
+    if recent_requests < RECENT_REQUESTS_LIMIT:
+        return base
+    value = max(MIN_SCORE, min(MAX_SCORE, base.value - RECENT_REQUESTS_PENALTY))
+    return Score(value, (*base.reasons, "MANY_RECENT_REQUESTS"))
 
 
 def risk_profile(
     session: Session, wallet: str, *, reader: ChainReader, now: datetime
 ) -> RiskProfile:
-    loans: list[ChainLoan] = []
-    unavailable = False
-    for chain_id in reader.chain_ids():
-        try:
-            loans += reader.loans_of(chain_id, wallet)
-        except (ChainError, OSError, ValueError):
-            unavailable = True
+    projected = wallet_history(session, reader.chain_ids(), wallet)
     recent = recent_request_count(session, wallet, since=now - timedelta(days=1))
-    score, reasons = score_history(loans, recent)
-    if unavailable:
-        reasons.append("chain_history_unavailable")
+    result = with_recency(score(projected.history), recent)
+    reasons = result.reasons
+    if projected.unwatched:
+        reasons = (*reasons, "CHAIN_HISTORY_UNAVAILABLE")
     return RiskProfile(
-        score=score,
-        reasons=tuple(reasons),
-        loans=len(loans),
-        outstanding=sum(loan.outstanding for loan in loans if loan.state == LOAN_ACTIVE),
-        defaults=sum(1 for loan in loans if loan.state == LOAN_DEFAULTED),
+        score=result.value,
+        reasons=reasons,
+        loans=projected.loans,
+        outstanding=projected.history.outstanding,
+        defaults=projected.history.defaults,
     )

@@ -26,6 +26,8 @@ AlertPosition = tuple[int, int, int, str, str]
 
 #: (block_number, log_index): where a log, and so its effect rows, sit in chain order.
 Position = tuple[int, int]
+#: A position after every log: "before LATEST" is the whole history.
+LATEST: Position = (2**63 - 1, 2**31 - 1)
 #: Most values bound into one IN list (SQLite's default limit is 32,766 variables).
 _IN_CHUNK = 10_000
 EffectModel = type[RiskLoanEffect] | type[RiskPriceEffect] | type[RiskAssetConfigEffect]
@@ -169,6 +171,14 @@ class RiskRepository:
                 WatcherLog.log_index == log_index,
             )
         )
+
+    def borrower_loan_ids(self, chain_id: int, borrower: str) -> set[int]:
+        """The ids of the loans `borrower` opened on `chain_id` (its `opened` effects)."""
+        loan = RiskLoanEffect
+        statement = select(loan.loan_id).where(
+            loan.chain_id == chain_id, loan.kind == "opened", loan.borrower == borrower.lower()
+        )
+        return {int(i) for i in self.session.scalars(statement.distinct())}
 
     def chains_of(self, *, borrower: str | None = None, provider: str | None = None) -> list[int]:
         """Chains on which `borrower` borrowed (or `provider` lent): where its loans are."""

@@ -13,8 +13,9 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from backend.risk.models import RiskAlert
-from backend.risk.repository import AlertPosition, RiskRepository
+from backend.risk.repository import LATEST, AlertPosition, RiskRepository
 from backend.risk.state import Loan, RiskState, fold
+from backend.watcher.repository import WatcherRepository
 
 MIN_SCORE, MAX_SCORE, BASE_SCORE = 300, 850, 600
 
@@ -76,19 +77,54 @@ def risk_state(session: Session, chain_id: int) -> RiskState:
     return fold(RiskRepository(session).effects(chain_id))
 
 
-def wallet_score(session: Session, chain_ids: list[int], wallet: str) -> Score:
-    """The wallet's score over its loans on `chain_ids`."""
-    histories = [history_of(risk_state(session, c), wallet) for c in chain_ids]
-    return score(
-        History(
+def wallet_state(session: Session, chain_id: int, wallet: str) -> RiskState:
+    """The projected state of `wallet`'s loans on `chain_id`, with their assets priced.
+
+    Folds only what those loans need (their own effects, the latest config of each asset they
+    borrow or pledge, the latest price of each feed those configs name), so a wallet's read
+    costs its own history, not the chain's."""
+    repo = RiskRepository(session)
+    loan_ids = repo.borrower_loan_ids(chain_id, wallet)
+    if not loan_ids:
+        return RiskState()
+    history = repo.loan_history(chain_id, loan_ids, before=LATEST)
+    assets = {a for e in history if e.kind == "opened" for a in (e.asset, e.collateral_asset) if a}
+    configs = repo.latest_configs(chain_id, assets, before=LATEST)
+    prices = repo.latest_prices(chain_id, {c.feed for c in configs}, before=LATEST)
+    return fold([*history, *configs, *prices])
+
+
+@dataclass(frozen=True)
+class WalletHistory:
+    """A wallet's history over several chains, and the chains the watcher has not ingested."""
+
+    history: History
+    loans: int
+    unwatched: tuple[int, ...]
+
+
+def wallet_history(session: Session, chain_ids: list[int], wallet: str) -> WalletHistory:
+    """The wallet's history summed over `chain_ids`, from the watcher's projection."""
+    watched = {cursor.chain_id for cursor in WatcherRepository(session).all_cursors()}
+    states = [wallet_state(session, c, wallet) for c in chain_ids if c in watched]
+    histories = [history_of(state, wallet) for state in states]
+    return WalletHistory(
+        history=History(
             repayments=sum(h.repayments for h in histories),
             loans_repaid=sum(h.loans_repaid for h in histories),
             defaults=sum(h.defaults for h in histories),
             liquidations=sum(h.liquidations for h in histories),
             outstanding=sum(h.outstanding for h in histories),
             repaid_total=sum(h.repaid_total for h in histories),
-        )
+        ),
+        loans=sum(len(state.loans) for state in states),
+        unwatched=tuple(c for c in chain_ids if c not in watched),
     )
+
+
+def wallet_score(session: Session, chain_ids: list[int], wallet: str) -> Score:
+    """The wallet's score over its loans on `chain_ids` (the watcher's projection only)."""
+    return score(wallet_history(session, chain_ids, wallet).history)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Laws of the pipeline's parts: the risk score, the fan-out's deadlines and the circuit
-breaker's state machine (on the real database, with the clock passed in)."""
+"""Laws of the pipeline's parts: the recency adjustment of the risk score, the fan-out's
+deadlines and the circuit breaker's state machine (on the real database, with the clock
+passed in)."""
 
 from __future__ import annotations
 
@@ -12,49 +13,40 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from backend.credit import circuit_breaker
-from backend.credit.chain import LOAN_ACTIVE, LOAN_CLOSED, LOAN_DEFAULTED, ChainLoan
 from backend.credit.circuit_breaker import Admission
 from backend.credit.fanout import Call, fan_out
 from backend.credit.models import Outcome
-from backend.credit.risk import MAX_SCORE, MIN_SCORE, score_history
+from backend.credit.risk import RECENT_REQUESTS_LIMIT, with_recency
 from backend.credit.sources import SourceResult
 from backend.kit.columns import utcnow
 from backend.providers.models import Provider
+from backend.risk.service import MAX_SCORE, MIN_SCORE, Score
 
-loans = st.lists(
-    st.builds(
-        ChainLoan,
-        chain_id=st.just(31337),
-        state=st.sampled_from([LOAN_ACTIVE, LOAN_CLOSED, LOAN_DEFAULTED]),
-        principal=st.integers(1, 10**12),
-        outstanding=st.integers(0, 10**12),
+scores = st.builds(
+    Score,
+    value=st.integers(MIN_SCORE, MAX_SCORE),
+    reasons=st.lists(st.sampled_from(["NO_HISTORY", "DEFAULTS", "LOANS_REPAID"]), min_size=1).map(
+        tuple
     ),
-    max_size=30,
 )
 
 
-def loan(state: int) -> ChainLoan:
-    return ChainLoan(chain_id=31337, state=state, principal=1, outstanding=0)
-
-
-@given(loans, st.integers(0, 50))
-def test_the_score_stays_in_range_and_every_change_is_explained(
-    history: list[ChainLoan], recent: int
+@given(scores, st.integers(0, 50))
+def test_recent_requests_cost_points_only_past_the_limit_and_always_say_so(
+    base: Score, recent: int
 ) -> None:
-    score, reasons = score_history(history, recent)
-    assert MIN_SCORE <= score <= MAX_SCORE
-    assert (score != 650) <= bool(reasons)
-    assert ("thin_file" in reasons) == (not history)
+    adjusted = with_recency(base, recent)
+    assert MIN_SCORE <= adjusted.value <= base.value
+    if recent < RECENT_REQUESTS_LIMIT:
+        assert adjusted == base
+    else:
+        assert adjusted.reasons == (*base.reasons, "MANY_RECENT_REQUESTS")
+        assert adjusted.value == max(MIN_SCORE, base.value - 25)
 
 
-@given(loans, st.integers(0, 50))
-def test_a_default_never_helps_and_a_repaid_loan_never_hurts(
-    history: list[ChainLoan], recent: int
-) -> None:
-    score, _ = score_history(history, recent)
-    assert score_history([*history, loan(LOAN_DEFAULTED)], recent)[0] <= score
-    if history:  # (the first loan of all also drops `thin_file`, which carries no points)
-        assert score_history([*history, loan(LOAN_CLOSED)], recent)[0] >= score
+@given(scores, st.integers(0, 50), st.integers(0, 50))
+def test_more_recent_requests_never_raise_the_score(base: Score, recent: int, more: int) -> None:
+    assert with_recency(base, recent + more).value <= with_recency(base, recent).value
 
 
 def _answer_after(seconds: float, outcome: Outcome = Outcome.DECLINED) -> Call:

@@ -67,7 +67,7 @@ def test_a_wallet_reads_its_own_risk_loans_and_alerts_and_nobody_elses(
     with factory() as session:
         expected = risk_profile(session, borrower, reader=reader, now=utcnow())
     assert (body["score"], body["reasons"]) == (expected.score, list(expected.reasons))
-    assert "active_loans" in body["reasons"] and body["loans"] == expected.loans >= 1
+    assert "EXPOSURE_ABOVE_HISTORY" in body["reasons"] and body["loans"] == expected.loans >= 1
     assert body["exposure"] == [
         {
             "chain_id": watcher.chain_id,
