@@ -26,6 +26,7 @@ from backend.credit.acceptance_api import provider_router as acceptance_provider
 from backend.credit.acceptance_api import router as acceptance_router
 from backend.credit.api import provider_router as credit_provider_router
 from backend.credit.api import router as credit_router
+from backend.credit.pools_api import router as pools_router
 from backend.credit.provider_quotes_api import router as provider_quotes_router
 from backend.db import create_db_engine, create_session_factory
 from backend.exceptions import ErrorBody, install_exception_handlers
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(acceptance_router)
     app.include_router(acceptance_provider_router)
     app.include_router(provider_quotes_router)
+    app.include_router(pools_router)
     app.include_router(wallets_router)
     app.include_router(risk_router)
     app.include_router(billing_router)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from backend.exceptions import CredaggError, Forbidden, NotFound, Unprocessable
+from backend.exceptions import (
+    Conflict,
+    CredaggError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
 
 
 class CreditError(CredaggError):
@@ -31,3 +38,34 @@ class InvalidCreditRequest(CreditError, Unprocessable):
     """The request is well-formed JSON but its terms cannot be priced."""
 
     code = "invalid_credit_request"
+
+
+class NotADefiProvider(CreditError, Conflict):
+    """Only a `defi` provider stands for a lending pool; a traditional lender quotes through its
+    webhook or rate card."""
+
+    code = "not_a_defi_provider"
+
+
+class UnknownChain(CreditError, Unprocessable):
+    """The chain id is not one credagg is configured for."""
+
+    code = "unknown_chain"
+
+
+class InvalidPool(CreditError, Unprocessable):
+    """The address is not a lending pool credagg can price for this asset on this chain."""
+
+    code = "invalid_pool"
+
+
+class DefiPoolNotSet(CreditError, NotFound):
+    """The provider has not declared its lending pool yet."""
+
+    code = "defi_pool_not_set"
+
+
+class ChainUnreachable(CreditError, ServiceUnavailable):
+    """The chain's RPC did not answer; nothing was changed, the same request may succeed later."""
+
+    code = "chain_unreachable"

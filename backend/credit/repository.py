@@ -185,6 +185,16 @@ class ProviderCreditRepository:
             .limit(limit)
         ).all()
 
+    def kind(self) -> str | None:
+        """`defi` or `traditional` (None: no such provider)."""
+        return self.session.scalar(select(Provider.kind).where(Provider.id == self.provider_id))
+
+    def defi_pool(self) -> DefiPool | None:
+        return self.session.get(DefiPool, self.provider_id)
+
+    def set_defi_pool(self, chain_id: int, pool: str, asset: str) -> None:
+        CreditRepository(self.session).set_defi_pool(self.provider_id, chain_id, pool, asset)
+
 
 class BreakerRepository:
     """Circuit breaker rows; the probe claim is a compare-and-set UPDATE."""

@@ -161,3 +161,38 @@ class ProviderQuoteView(BaseModel):
     rank: int | None
     expires_at: datetime
     quote: dict[str, Any]
+
+
+class DefiPoolIn(BaseModel):
+    """The lending pool a DeFi provider stands for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chain_id: int = Field(gt=0, le=2**63 - 1, description="A chain credagg is configured for.")
+    pool: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{40}$", description="The pool contract's address (0x + 40 hex)."
+    )
+    asset: str = Field(
+        pattern=SYMBOL_PATTERN, description="The symbol it lends, from the asset registry."
+    )
+
+
+class RateModelOut(BaseModel):
+    """The pool's kinked rate model as read on-chain (rays: 1e27 = 100 %)."""
+
+    base_rate: str
+    slope1: str
+    slope2: str
+    optimal_utilization: str
+
+
+class DefiPoolOut(BaseModel):
+    chain_id: int
+    pool: str
+    asset: str
+    checked_at_block: int | None = Field(
+        default=None, description="The block the pool was verified at (set on PUT)."
+    )
+    rate_model: RateModelOut | None = None
+    total_supplied: str | None = None
+    total_borrowed: str | None = None

@@ -1,7 +1,7 @@
 """What an operator does before the journey, through the same services as the `credagg
-providers create` and `credagg auth auditor-key` commands: providers with their first key, the
-DeFi pools they stand for, and an auditor key. Registering a pool has no API yet (operators
-configure pools), so it goes through the credit repository, as `credagg` would.
+providers create` and `credagg auth auditor-key` commands: providers with their first key and
+an auditor key. (Each DeFi provider then declares its pool itself, through
+`PUT /v1/provider/defi-pool`.)
 
 Providers are kept between runs in `<data_dir>/demo/providers.json` (id and key): a rerun
 reuses them (the pool addresses are deterministic, the lenders get their new URLs), instead
@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from backend.auth.key_service import ApiKeyService
 from backend.config import Settings
-from backend.credit.repository import CreditRepository
 from backend.db import create_db_engine, create_session_factory, session_scope
 from backend.demo.http import Api
 from backend.demo.output import StepFailed
@@ -103,13 +102,6 @@ def _key_works(api: Api, key: str) -> bool:
     except StepFailed:
         return False
     return True
-
-
-def register_pool(settings: Settings, provider_id: int, chain_id: int, pool: str) -> None:
-    _unit_of_work(
-        settings,
-        lambda s: CreditRepository(s).set_defi_pool(provider_id, chain_id, pool.lower(), "USDC"),
-    )
 
 
 def auditor_key(settings: Settings) -> str:

@@ -14,7 +14,7 @@ from backend.demo.chain import ETH_USD, ChainActions, MarketBook
 from backend.demo.context import DemoContext
 from backend.demo.http import Api
 from backend.demo.lenders import LenderProcess, start_lender
-from backend.demo.operator import DemoProvider, ensure_providers, register_pool
+from backend.demo.operator import DemoProvider, ensure_providers
 from backend.demo.output import StepFailed
 from backend.providers.models import ProviderKind
 from chain_adapters.compiler import CompiledProject
@@ -76,7 +76,11 @@ def set_up_providers(
     providers = ensure_providers(ctx.settings, api, ctx.state_dir, roles)
     for chain_id in sorted(book.pools):
         pool = providers[pool_role(book, chain_id)]
-        register_pool(ctx.settings, pool.id, chain_id, book.pool(chain_id))
+        api.put(  # the lender's own API: the pool is checked on-chain before it is stored
+            "/v1/provider/defi-pool",
+            {"chain_id": chain_id, "pool": book.pool(chain_id), "asset": "USDC"},
+            token=pool.key,
+        )
         api.call(
             "PATCH",
             "/v1/provider/profile",
