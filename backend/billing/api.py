@@ -19,10 +19,10 @@ from backend.billing.repository import ProviderStatements
 from backend.billing.schemas import StatementOut, StatementPage
 from backend.db import SessionDep
 from backend.exceptions import Unauthorized, error_responses
+from backend.kit.columns import DB_INT_MAX
 
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
 
-DB_INT_MAX = 2**63 - 1
 _AUTH = (Unauthorized, WrongPrincipal, MissingScope)
 
 

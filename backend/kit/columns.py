@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator
 
+#: The largest BIGINT: a larger id names no row, and PostgreSQL refuses to compare one with a
+#: BIGINT column (a 500), so route parameters are bounded by it (a 422 instead).
+DB_INT_MAX = 2**63 - 1
+
 #: 64-bit ids on PostgreSQL; on SQLite only `INTEGER PRIMARY KEY` is the auto-incrementing rowid.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 

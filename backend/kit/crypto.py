@@ -231,3 +231,27 @@ class FieldCipher:
         if not self.needs_rotation(ciphertext):
             return ciphertext
         return self.encrypt_bytes(self.decrypt_bytes(ciphertext, context), context)
+
+
+class RowSealer:
+    """Encrypt/decrypt the encrypted columns of one row, with that row's associated data.
+
+    Subclasses say which (table, column) pairs they may touch and which row id binds them
+    (`_context`); sealing a column they do not own is a programming error, refused at once.
+    """
+
+    def __init__(self, cipher: FieldCipher) -> None:
+        self.cipher = cipher
+
+    def _context(self, table: str, column: str) -> FieldContext:
+        raise NotImplementedError
+
+    def seal(self, value: str | None, table: str, column: str) -> str | None:
+        if value is None:
+            return None
+        return self.cipher.encrypt(value, self._context(table, column))
+
+    def open(self, stored: str | None, table: str, column: str) -> str | None:
+        if stored is None:
+            return None
+        return self.cipher.decrypt(stored, self._context(table, column))

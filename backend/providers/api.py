@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from backend.auth.deps import CurrentProvider, Principal, require_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
@@ -28,10 +28,8 @@ from backend.providers.exceptions import (
     RateCardNotFound,
     WebhookNotConfigured,
 )
-from backend.providers.models import WebhookAttempt, WebhookDelivery
 from backend.providers.rate_cards import RateCard
 from backend.providers.schemas import (
-    AttemptOut,
     DeliveryDetailOut,
     DeliveryOut,
     DeliveryPage,
@@ -42,13 +40,17 @@ from backend.providers.schemas import (
     WebhookIn,
     WebhookOut,
 )
+from backend.providers.webhooks.http import (
+    DeliveriesBefore,
+    DeliveriesLimit,
+    DeliveryId,
+    DeliveryStatus,
+    delivery_detail,
+    delivery_out,
+    delivery_page,
+)
 
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
-
-#: Row ids are BIGINT: a larger number names no row, and PostgreSQL refuses to compare one with
-#: a BIGINT column (a 500), so such input is a 422 instead.
-DB_INT_MAX = 2**63 - 1
-DeliveryId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="The delivery's id.")]
 
 
 def _writer(
@@ -160,17 +162,14 @@ def rotate_secret(
 def list_deliveries(
     provider: CurrentProvider,
     session: SessionDep,
-    before: Annotated[
-        int | None, Query(ge=1, le=DB_INT_MAX, description="Page below this delivery id.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+    before: DeliveriesBefore = None,
+    limit: DeliveriesLimit = 50,
+    status: DeliveryStatus = None,
 ) -> DeliveryPage:
     rows = service.list_deliveries(
         session, provider.provider_id, before_id=before, limit=limit, status=status
     )
-    next_before = rows[-1].id if len(rows) == limit else None
-    return DeliveryPage(items=[_delivery_out(row) for row in rows], next_before=next_before)
+    return delivery_page(rows, limit)
 
 
 @router.get(
@@ -180,8 +179,7 @@ def list_deliveries(
     responses=error_responses(*_AUTH, DeliveryNotFound, validation=True),
 )
 def get_delivery(delivery_id: DeliveryId, provider: CurrentProvider, session: SessionDep) -> Any:
-    delivery, attempts = service.get_delivery(session, provider.provider_id, delivery_id)
-    return _delivery_detail(delivery, attempts)
+    return delivery_detail(*service.get_delivery(session, provider.provider_id, delivery_id))
 
 
 @router.post(
@@ -195,18 +193,4 @@ def get_delivery(delivery_id: DeliveryId, provider: CurrentProvider, session: Se
 )
 def redeliver(delivery_id: DeliveryId, provider: Writer, session: WebhookQueueingSession) -> Any:
     """Queue the delivery for an attempt now, with a fresh retry schedule."""
-    return _delivery_out(service.redeliver(session, provider.provider_id, delivery_id))
-
-
-def _delivery_out(row: WebhookDelivery) -> DeliveryOut:
-    return DeliveryOut.model_validate(row, from_attributes=True)
-
-
-def _delivery_detail(
-    row: WebhookDelivery, attempts: list[WebhookAttempt] | Any
-) -> DeliveryDetailOut:
-    base = _delivery_out(row).model_dump()
-    return DeliveryDetailOut(
-        **base,
-        attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in attempts],
-    )
+    return delivery_out(service.redeliver(session, provider.provider_id, delivery_id))

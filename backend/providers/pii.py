@@ -10,7 +10,7 @@ of every table listed here) so a ciphertext copied to another lender's row fails
 from __future__ import annotations
 
 from backend.config import Settings
-from backend.kit.crypto import FieldCipher, FieldContext
+from backend.kit.crypto import FieldCipher, FieldContext, RowSealer
 
 #: (table, column) of every encrypted column of this domain; each table's row id is
 #: `provider_id`. For the data-key rotation job.
@@ -29,24 +29,14 @@ def field_cipher(settings: Settings) -> FieldCipher:
     )
 
 
-class ProviderSealer:
+class ProviderSealer(RowSealer):
     """Encrypt/decrypt one provider's fields with the right associated data."""
 
     def __init__(self, cipher: FieldCipher, provider_id: int) -> None:
-        self.cipher = cipher
+        super().__init__(cipher)
         self.provider_id = provider_id
 
     def _context(self, table: str, column: str) -> FieldContext:
         if (table, column) not in ENCRYPTED_COLUMNS:
             raise ValueError(f"{table}.{column} is not an encrypted column of providers")
         return FieldContext(table=table, column=column, row_id=self.provider_id)
-
-    def seal(self, value: str | None, table: str, column: str) -> str | None:
-        if value is None:
-            return None
-        return self.cipher.encrypt(value, self._context(table, column))
-
-    def open(self, stored: str | None, table: str, column: str) -> str | None:
-        if stored is None:
-            return None
-        return self.cipher.decrypt(stored, self._context(table, column))

@@ -18,7 +18,7 @@ from backend.auth.deps import CurrentPrincipal
 from backend.config import Settings
 from backend.db import SessionDep
 from backend.exceptions import Unauthorized, error_responses
-from backend.kit.columns import utcnow
+from backend.kit.columns import DB_INT_MAX, utcnow
 from backend.receipts import bundle as bundle_format
 from backend.receipts.exceptions import InvalidTreeSize, ReceiptNotFound, ReceiptNotInTree
 from backend.receipts.models import Receipt, ReceiptKind
@@ -40,10 +40,6 @@ from backend.receipts.schemas import (
 from backend.receipts.service import format_issued_at, receipt_document, signer_from_settings
 
 router = APIRouter(tags=["receipts"])
-
-#: Leaf indices and tree sizes are BIGINT: a larger number names nothing, and PostgreSQL refuses
-#: to compare one with a BIGINT column (a 500), so such input is a 422 instead.
-DB_INT_MAX = 2**63 - 1
 
 
 def _settings(request: Request) -> Settings:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
+from backend.kit.columns import DB_INT_MAX
 from backend.risk.exceptions import InvalidCursor
 from backend.risk.repository import AlertPosition
 from backend.risk.service import LoanPosition
 
-DB_INT_MAX = 2**63 - 1
 _ALERT = re.compile(r"^(\d{1,19}):(\d{1,19}):(\d{1,10}):(\d{1,78}):(\d{1,3}(?:\.\d{1,12})?)$")
 _LOAN = re.compile(r"^(\d{1,19}):(\d{1,78})$")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from backend.auth.deps import CurrentWallet
 from backend.auth.exceptions import WrongPrincipal
@@ -35,6 +35,15 @@ from backend.providers.schemas import (
     WebhookOut,
 )
 from backend.providers.webhooks import subscriptions
+from backend.providers.webhooks.http import (
+    DeliveriesBefore,
+    DeliveriesLimit,
+    DeliveryId,
+    DeliveryStatus,
+    delivery_detail,
+    delivery_out,
+    delivery_page,
+)
 from backend.providers.webhooks.subscribers import Subscriber
 from backend.risk import service as risk
 from backend.risk.cursors import alert_cursor, loan_cursor, parse_alert_cursor, parse_loan_cursor
@@ -49,12 +58,9 @@ from backend.risk.schemas import (
     RiskOut,
 )
 from backend.wallets import service
-from backend.wallets.schemas import delivery_detail, delivery_out
 
 router = APIRouter(prefix="/v1/me", tags=["wallet"])
 
-DB_INT_MAX = 2**63 - 1
-DeliveryId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="The delivery's id.")]
 After = Annotated[
     str | None, Query(max_length=200, description="`next_after` of the previous page.")
 ]
@@ -118,17 +124,14 @@ def rotate_secret(
 def list_deliveries(
     wallet: CurrentWallet,
     session: SessionDep,
-    before: Annotated[
-        int | None, Query(ge=1, le=DB_INT_MAX, description="Page below this delivery id.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+    before: DeliveriesBefore = None,
+    limit: DeliveriesLimit = 50,
+    status: DeliveryStatus = None,
 ) -> DeliveryPage:
     rows = subscriptions.list_deliveries(
         session, _me(wallet), before_id=before, limit=limit, status=status
     )
-    next_before = rows[-1].id if len(rows) == limit else None
-    return DeliveryPage(items=[delivery_out(row) for row in rows], next_before=next_before)
+    return delivery_page(rows, limit)
 
 
 @router.get(

@@ -9,16 +9,16 @@ provider secrets written by either read back through both.
 
 from __future__ import annotations
 
-from backend.kit.crypto import FieldCipher, FieldContext
+from backend.kit.crypto import FieldCipher, FieldContext, RowSealer
 
 SECRET_COLUMNS = ("secret", "previous_secret")
 
 
-class EndpointSealer:
+class EndpointSealer(RowSealer):
     """Encrypt/decrypt the secrets of one subscriber's endpoint row in `table`."""
 
     def __init__(self, cipher: FieldCipher, table: str, row_id: str | int) -> None:
-        self.cipher = cipher
+        super().__init__(cipher)
         self.table = table
         self.row_id = row_id
 
@@ -26,13 +26,3 @@ class EndpointSealer:
         if table != self.table or column not in SECRET_COLUMNS:
             raise ValueError(f"{table}.{column} is not a secret column of {self.table}")
         return FieldContext(table=table, column=column, row_id=self.row_id)
-
-    def seal(self, value: str | None, table: str, column: str) -> str | None:
-        if value is None:
-            return None
-        return self.cipher.encrypt(value, self._context(table, column))
-
-    def open(self, stored: str | None, table: str, column: str) -> str | None:
-        if stored is None:
-            return None
-        return self.cipher.decrypt(stored, self._context(table, column))
