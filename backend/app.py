@@ -31,6 +31,7 @@ from backend.credit.provider_quotes_api import router as provider_quotes_router
 from backend.db import create_db_engine, create_session_factory
 from backend.exceptions import ErrorBody, install_exception_handlers
 from backend.idempotency.middleware import IdempotencyMiddleware
+from backend.kit.openapi import document_middleware
 from backend.observability.context import REQUEST_ID_HEADER
 from backend.observability.logs import configure_logging
 from backend.observability.metrics import HttpMetrics
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         )
     app.add_middleware(AuditMiddleware, session_factory=app.state.session_factory)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    document_middleware(app)
     return app
 
 

@@ -9,6 +9,7 @@ ahead of the chain) and the loans (their ids are handed out again after the reve
 
 from __future__ import annotations
 
+import functools
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ from web3 import Web3
 from backend.app import create_app
 from backend.auth.siwe import SiweMessage, format_message
 from backend.config import Settings
-from backend.credit.chain import AGGREGATOR_ABI as READ_ABI
 from backend.credit.chain import LOAN_ACTIVE
 from backend.credit.loan_models import CreditLoan
 from backend.credit.models import CreditQuote
@@ -36,6 +36,7 @@ from backend.receipts.kinds import AcceptanceV1
 from backend.receipts.models import Receipt
 from chain_adapters.acceptance import terms_tuple
 from chain_adapters.base import ContractCall
+from chain_adapters.compiler import compile_timed
 from chain_adapters.evm.adapter import EvmAdapter
 from chain_adapters.evm.store import chain_metadata, chain_nonces, chain_transactions
 from chain_adapters.registry import dump_chains, load_chains
@@ -91,17 +92,25 @@ def defi_quote(body: dict[str, Any], chain_id: int | None = None) -> dict[str, A
     return quotes[0]
 
 
+@functools.cache
+def aggregator_abi() -> list[dict[str, Any]]:
+    """CreditAggregator's own ABI, from the (cached) compile: the chain is read as it is."""
+    return list(compile_timed()[0].get("CreditAggregator").abi)
+
+
 def chain_loan(files: MarketFiles, chain_id: int, aggregator: str, loan_id: int) -> dict[str, Any]:
     chain = load_chains(files.chains_file).by_chain_id(chain_id)
-    call = ContractCall(to_checksum_address(aggregator), READ_ABI, "getLoan", (loan_id,))
+    abi = aggregator_abi()
+    call = ContractCall(to_checksum_address(aggregator), abi, "getLoan", (loan_id,))
     loan = EvmAdapter(chain).call(call)
-    names = [c["name"] for c in READ_ABI[2]["outputs"][0]["components"]]
+    [get_loan] = [f for f in abi if f.get("type") == "function" and f["name"] == "getLoan"]
+    names = [c["name"] for c in get_loan["outputs"][0]["components"]]
     return dict(zip(names, loan, strict=True))
 
 
 def loan_count(files: MarketFiles, chain_id: int, aggregator: str) -> int:
     chain = load_chains(files.chains_file).by_chain_id(chain_id)
-    call = ContractCall(to_checksum_address(aggregator), READ_ABI, "loanCount")
+    call = ContractCall(to_checksum_address(aggregator), aggregator_abi(), "loanCount")
     return int(EvmAdapter(chain).call(call))
 
 
