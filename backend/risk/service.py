@@ -158,7 +158,7 @@ def wallet_loans(
     wallet = wallet.lower()
     views: list[ChainLoanView] = []
     for chain_id in RiskRepository(session).chains_of(borrower=wallet):
-        state = risk_state(session, chain_id)
+        state = wallet_state(session, chain_id, wallet)
         for loan_id, loan in sorted(state.loans.items()):
             if loan.borrower != wallet or (after is not None and (chain_id, loan_id) <= after):
                 continue
@@ -180,7 +180,7 @@ def wallet_exposure(session: Session, wallet: str) -> list[Exposure]:
     wallet = wallet.lower()
     out: list[Exposure] = []
     for chain_id in RiskRepository(session).chains_of(borrower=wallet):
-        totals = risk_state(session, chain_id).exposure(wallet)
+        totals = wallet_state(session, chain_id, wallet).exposure(wallet)
         out += [Exposure(chain_id, asset, amount) for asset, amount in sorted(totals.items())]
     return out
 
