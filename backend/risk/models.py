@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Integer, String
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
@@ -46,7 +46,13 @@ class RiskLoanEffect(_LogKey, Base):
     events) and `repaid` the liquidation's debt repaid."""
 
     __tablename__ = "risk_loan_effects"
-    __table_args__ = (log_fk("risk_loan_effects"),)
+    __table_args__ = (
+        log_fk("risk_loan_effects"),
+        # a loan's history, a wallet's loans, a step's window: each an index range, not a scan
+        Index("ix_risk_loan_effects_loan", "chain_id", "loan_id"),
+        Index("ix_risk_loan_effects_borrower", "borrower", "chain_id"),
+        Index("ix_risk_loan_effects_position", "chain_id", "block_number", "log_index"),
+    )
 
     loan_id: Mapped[str] = mapped_column(UINT)
     kind: Mapped[str] = mapped_column(String(16))
@@ -62,7 +68,11 @@ class RiskPriceEffect(_LogKey, Base):
     """A price feed's `AnswerUpdated`: the latest one per feed is the price."""
 
     __tablename__ = "risk_price_effects"
-    __table_args__ = (log_fk("risk_price_effects"),)
+    __table_args__ = (
+        log_fk("risk_price_effects"),
+        Index("ix_risk_price_effects_feed", "chain_id", "feed", "block_number", "log_index"),
+        Index("ix_risk_price_effects_position", "chain_id", "block_number", "log_index"),
+    )
 
     feed: Mapped[str] = mapped_column(ADDRESS)
     round_id: Mapped[int] = mapped_column(BigInteger)
@@ -74,7 +84,11 @@ class RiskAssetConfigEffect(_LogKey, Base):
     """CollateralManager's `AssetConfigured`: feed, threshold and decimals of an asset."""
 
     __tablename__ = "risk_asset_configs"
-    __table_args__ = (log_fk("risk_asset_configs"),)
+    __table_args__ = (
+        log_fk("risk_asset_configs"),
+        Index("ix_risk_asset_configs_asset", "chain_id", "asset", "block_number", "log_index"),
+        Index("ix_risk_asset_configs_position", "chain_id", "block_number", "log_index"),
+    )
 
     asset: Mapped[str] = mapped_column(ADDRESS)
     feed: Mapped[str] = mapped_column(ADDRESS)

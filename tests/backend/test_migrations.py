@@ -67,7 +67,7 @@ EXPECTED_TABLES = {
     "billing_subscriptions",
     "billing_statements",
 }
-HEAD = "0016_watcher_speed"
+HEAD = "0017_risk_indexes"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
