@@ -49,7 +49,7 @@ from tests.credit.conftest import (  # noqa: F401 - the package's autouse fixtur
 )
 from tests.credit.test_acceptance import accept, chain_loan, request_quotes, sign
 from tests.credit.test_credit_requests import AMOUNT, add_lender, outcomes
-from tests.providers.conftest import Receiver
+from tests.support.webhooks import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 

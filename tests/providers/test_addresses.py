@@ -19,8 +19,9 @@ from backend.providers.webhooks import subscriptions
 from backend.providers.webhooks.addresses import pin_public_address, public_hosts_only
 from backend.providers.webhooks.delivery import WebhookSender
 from backend.providers.webhooks.subscribers import Subscriber
+from tests.support.webhooks import Receiver
 
-from .conftest import Receiver, SettingsFactory
+from .conftest import SettingsFactory
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from backend.providers.service import (
     rotate_secret,
 )
 from backend.providers.webhooks.delivery import BACKOFF_SCHEDULE, MAX_ATTEMPTS, WebhookSender
+from tests.support.webhooks import Receiver
 
-from .conftest import FakeClock, Receiver, bearer, create_provider
+from .conftest import FakeClock, bearer, create_provider
 
 
 @pytest.fixture

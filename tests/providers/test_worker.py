@@ -14,8 +14,9 @@ from backend.providers.service import enqueue_event, put_webhook
 from backend.providers.webhooks.delivery import BACKOFF_SCHEDULE, CeleryDispatcher
 from backend.worker import create_celery_app
 from tests.backend.conftest import WorkerProcess, wait_for
+from tests.support.webhooks import Receiver
 
-from .conftest import Receiver, SettingsFactory, create_provider
+from .conftest import SettingsFactory, create_provider
 
 TIMEOUT = 90
 

@@ -8,11 +8,9 @@ database, the delivery engine POSTing to `http.server` receivers that verify eve
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from typing import cast
 
 import pytest
@@ -32,29 +30,15 @@ from backend.watcher.backfill import backfill
 from backend.watcher.projections import default_registry
 from backend.watcher.rebuild import rebuild
 from chain_adapters.devnet import Devnet
-from tests.providers.conftest import Receiver, _handler
 from tests.risk.conftest import Lending, create_lender
+from tests.support.webhooks import Receiver, serving
 
 
 @pytest.fixture
 def receivers() -> Iterator[dict[str, Receiver]]:
     """Two real webhook endpoints: the lender's and the borrower wallet's."""
-    servers: list[ThreadingHTTPServer] = []
-    out: dict[str, Receiver] = {}
-    for who in ("lender", "wallet"):
-        state = Receiver()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-        server.daemon_threads = True
-        state.url = f"http://127.0.0.1:{server.server_address[1]}/{who}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        out[who] = state
-    try:
-        yield out
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+    with serving(Receiver(), "/lender") as lender, serving(Receiver(), "/wallet") as wallet:
+        yield {"lender": lender, "wallet": wallet}
 
 
 @dataclass

@@ -21,13 +21,11 @@ from chain_adapters.registry import dump_chains
 from tests.auth.conftest import bearer, sign_in
 from tests.providers.conftest import (  # noqa: F401 - fixtures re-exported for these tests
     FakeClock,
-    Receiver,
     _no_credagg_env,
     app,
     backend_database_url,
     client,
     make_settings,
-    receiver,
     session_factory,
     settings,
     start_worker,

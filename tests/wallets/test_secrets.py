@@ -19,8 +19,7 @@ from backend.providers.webhooks import subscriptions
 from backend.providers.webhooks.delivery import WebhookSender
 from backend.providers.webhooks.subscribers import Subscriber
 from backend.wallets.models import WalletWebhookEndpoint
-
-from .conftest import Receiver
+from tests.support.webhooks import Receiver
 
 
 def _subscribe(factory: SessionFactory, settings: Settings, url: str) -> tuple[Subscriber, str]:

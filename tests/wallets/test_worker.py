@@ -16,8 +16,9 @@ from backend.providers.webhooks.delivery import CeleryDispatcher
 from backend.providers.webhooks.subscribers import Subscriber
 from backend.worker import create_celery_app
 from tests.backend.conftest import WorkerProcess, wait_for
+from tests.support.webhooks import Receiver
 
-from .conftest import Receiver, Wallet
+from .conftest import Wallet
 
 TIMEOUT = 90
 
