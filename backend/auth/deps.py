@@ -108,6 +108,20 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
     return dependency
 
 
+def provider_with_scope(scope: str) -> Callable[..., Principal]:
+    """A dependency for a provider key holding `scope`: a wallet or auditor is refused first
+    (`WrongPrincipal`), then a provider key without the scope (`MissingScope`)."""
+
+    def dependency(
+        provider: CurrentProvider,
+        _scoped: Annotated[Principal, Depends(require_scope(scope))],
+    ) -> Principal:
+        return provider
+
+    dependency.__name__ = f"provider_with_{scope.replace(':', '_')}"
+    return dependency
+
+
 def _bearer(request: Request) -> str:
     return bearer_token(request.headers.get("Authorization"))
 

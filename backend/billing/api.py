@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from backend.auth.deps import CurrentProvider, Principal, require_scope
+from backend.auth.deps import Principal, provider_with_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import RECEIPTS_READ
 from backend.billing.exceptions import StatementNotFound
@@ -26,14 +26,7 @@ router = APIRouter(prefix="/v1/provider", tags=["provider"])
 _AUTH = (Unauthorized, WrongPrincipal, MissingScope)
 
 
-def _statement_reader(
-    provider: CurrentProvider,
-    _scoped: Annotated[Principal, Depends(require_scope(RECEIPTS_READ))],
-) -> Principal:
-    return provider
-
-
-StatementReader = Annotated[Principal, Depends(_statement_reader)]
+StatementReader = Annotated[Principal, Depends(provider_with_scope(RECEIPTS_READ))]
 
 
 @router.get(

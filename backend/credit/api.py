@@ -16,7 +16,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.audit.recording import commit_with_entry
-from backend.auth.deps import CurrentProvider, CurrentWallet, Principal, require_scope
+from backend.auth.deps import (
+    CurrentWallet,
+    Principal,
+    provider_with_scope,
+)
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import REQUESTS_READ
 from backend.config import Settings
@@ -100,14 +104,7 @@ async def _admission(request: Request, runtime: Runtime) -> AsyncIterator[None]:
 Admitted = Annotated[None, Depends(_admission)]
 
 
-def _provider_reader(
-    provider: CurrentProvider,
-    _scoped: Annotated[Principal, Depends(require_scope(REQUESTS_READ))],
-) -> Principal:
-    return provider
-
-
-ProviderReader = Annotated[Principal, Depends(_provider_reader)]
+ProviderReader = Annotated[Principal, Depends(provider_with_scope(REQUESTS_READ))]
 
 
 @router.post(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from backend.auth.deps import CurrentProvider, Principal, require_scope
+from backend.auth.deps import CurrentProvider, Principal, provider_with_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import PROFILE_WRITE
 from backend.credit import pools
@@ -33,13 +33,6 @@ from backend.providers.exceptions import ProviderNotFound
 
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
 _AUTH = (Unauthorized, WrongPrincipal, ProviderNotFound)
-
-
-def _writer(
-    provider: CurrentProvider,
-    _scoped: Annotated[Principal, Depends(require_scope(PROFILE_WRITE))],
-) -> Principal:
-    return provider
 
 
 @router.get(
@@ -70,7 +63,7 @@ def get_defi_pool(provider: CurrentProvider, session: SessionDep) -> Any:
 )
 async def put_defi_pool(
     body: DefiPoolIn,
-    provider: Annotated[Principal, Depends(_writer)],
+    provider: Annotated[Principal, Depends(provider_with_scope(PROFILE_WRITE))],
     session: SessionDep,
     reader: Reader,
     request: Request,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backend.auth.deps import CurrentProvider, Principal, require_scope
+from backend.auth.deps import Principal, provider_with_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import QUOTES_WRITE
 from backend.credit.late_answers import (
@@ -68,14 +68,7 @@ class ProviderAnswerOut(BaseModel):
     decision: str
 
 
-def _quote_writer(
-    provider: CurrentProvider,
-    _scoped: Annotated[Principal, Depends(require_scope(QUOTES_WRITE))],
-) -> Principal:
-    return provider
-
-
-QuoteWriter = Annotated[Principal, Depends(_quote_writer)]
+QuoteWriter = Annotated[Principal, Depends(provider_with_scope(QUOTES_WRITE))]
 
 
 @router.post(

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from backend.auth.deps import CurrentProvider, Principal, require_scope
+from backend.auth.deps import CurrentProvider, Principal, provider_with_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import PROFILE_WRITE
 from backend.db import SessionDep
@@ -53,15 +53,7 @@ from backend.providers.webhooks.http import (
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
 
 
-def _writer(
-    provider: CurrentProvider,
-    _scoped: Annotated[Principal, Depends(require_scope(PROFILE_WRITE))],
-) -> Principal:
-    """A provider key holding `profile:write` (configuration changes, redelivery)."""
-    return provider
-
-
-Writer = Annotated[Principal, Depends(_writer)]
+Writer = Annotated[Principal, Depends(provider_with_scope(PROFILE_WRITE))]
 _AUTH = (Unauthorized, WrongPrincipal, ProviderNotFound)
 
 

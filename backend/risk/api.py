@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from backend.auth.deps import CurrentProvider, Principal, require_scope
+from backend.auth.deps import Principal, provider_with_scope
 from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import LOANS_READ
 from backend.db import SessionDep
@@ -25,14 +25,7 @@ from backend.risk.service import lender_alerts
 router = APIRouter(prefix="/v1/provider", tags=["provider"])
 
 
-def _loan_reader(
-    provider: CurrentProvider,
-    _scoped: Annotated[Principal, Depends(require_scope(LOANS_READ))],
-) -> Principal:
-    return provider
-
-
-LoanReader = Annotated[Principal, Depends(_loan_reader)]
+LoanReader = Annotated[Principal, Depends(provider_with_scope(LOANS_READ))]
 
 
 @router.get(
