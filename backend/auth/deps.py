@@ -112,10 +112,11 @@ def provider_with_scope(scope: str) -> Callable[..., Principal]:
     """A dependency for a provider key holding `scope`: a wallet or auditor is refused first
     (`WrongPrincipal`), then a provider key without the scope (`MissingScope`)."""
 
-    def dependency(
-        provider: CurrentProvider,
-        _scoped: Annotated[Principal, Depends(require_scope(scope))],
-    ) -> Principal:
+    scoped = require_scope(scope)
+
+    # A default, not an Annotated hint: with postponed annotations FastAPI resolves hints
+    # from module globals, where the closure's `scope` does not exist.
+    def dependency(provider: CurrentProvider, _scoped: Principal = Depends(scoped)) -> Principal:
         return provider
 
     dependency.__name__ = f"provider_with_{scope.replace(':', '_')}"
