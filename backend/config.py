@@ -150,11 +150,12 @@ class Settings(BaseSettings):
     # Fan-out under load (`backend.credit.pool_state`, `backend.credit.http_pool`): the chain head
     # is read at most once per `credit_head_max_age` seconds per chain (pool state is read once
     # per block for all requests); one shared HTTP client per process keeps at most
-    # `credit_http_max_connections` connections to lenders; at most `credit_max_in_flight`
-    # credit requests per process run at once (the rest queue, within their deadline).
+    # `credit_http_max_connections` connections to lenders; at most `credit_max_in_flight` full
+    # credit requests per process run at once (a CPU limit; the rest queue while the queue is
+    # short, or else answer at once without asking providers: `backend.credit.admission`).
     credit_head_max_age: float = Field(default=0.5, ge=0, le=60)
     credit_http_max_connections: int = Field(default=512, ge=1, le=10_000)
-    credit_max_in_flight: int = Field(default=24, ge=1, le=10_000)
+    credit_max_in_flight: int = Field(default=6, ge=1, le=10_000)
 
     # HTTP service.
     log_level: LogLevel = "INFO"

@@ -13,7 +13,7 @@ route asking for several of these resolves the credential (one query) only once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -69,8 +69,10 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def _require_kind(kind: PrincipalKind) -> Callable[[Principal], Principal]:
-    def dependency(principal: CurrentPrincipal) -> Principal:
+def _require_kind(kind: PrincipalKind) -> Callable[[Principal], Awaitable[Principal]]:
+    # Pure checks are `async def`: FastAPI runs a sync dependency in the thread pool, a hop
+    # (and, under load, a queue and GIL hand-offs) that a comparison does not need.
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.kind != kind:
             raise WrongPrincipal(
                 f"this endpoint is for {kind}s; you are authenticated as {principal.actor}",
@@ -91,10 +93,10 @@ CurrentProvider = Annotated[Principal, Depends(current_provider)]
 CurrentAuditor = Annotated[Principal, Depends(current_auditor)]
 
 
-def require_scope(scope: str) -> Callable[[Principal], Principal]:
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that passes the principal through if it holds `scope`, else 403."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.has_scope(scope):
             held = ", ".join(sorted(principal.scopes)) or "none"
             raise MissingScope(
@@ -108,7 +110,7 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
     return dependency
 
 
-def provider_with_scope(scope: str) -> Callable[..., Principal]:
+def provider_with_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency for a provider key holding `scope`: a wallet or auditor is refused first
     (`WrongPrincipal`), then a provider key without the scope (`MissingScope`)."""
 
@@ -116,14 +118,16 @@ def provider_with_scope(scope: str) -> Callable[..., Principal]:
 
     # A default, not an Annotated hint: with postponed annotations FastAPI resolves hints
     # from module globals, where the closure's `scope` does not exist.
-    def dependency(provider: CurrentProvider, _scoped: Principal = Depends(scoped)) -> Principal:
+    async def dependency(
+        provider: CurrentProvider, _scoped: Principal = Depends(scoped)
+    ) -> Principal:
         return provider
 
     dependency.__name__ = f"provider_with_{scope.replace(':', '_')}"
     return dependency
 
 
-def _bearer(request: Request) -> str:
+async def _bearer(request: Request) -> str:
     return bearer_token(request.headers.get("Authorization"))
 
 

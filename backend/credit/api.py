@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from backend.audit.recording import commit_with_entry
 from backend.auth.deps import (
@@ -49,8 +48,9 @@ router = APIRouter(prefix="/v1/credit-requests", tags=["credit"])
 provider_router = APIRouter(prefix="/v1/provider", tags=["provider"])
 
 
-def chain_reader(request: Request) -> ChainReader:
-    """The app's chain reader, built once from its settings and chains."""
+async def chain_reader(request: Request) -> ChainReader:
+    """The app's chain reader, built once from its settings and chains (async: no I/O, so no
+    thread hop)."""
     reader: ChainReader | None = getattr(request.app.state, READER_STATE, None)
     if reader is None:
         reader = ChainReader(app_settings(request), request.app.state.chains)
@@ -61,7 +61,7 @@ def chain_reader(request: Request) -> ChainReader:
 Reader = Annotated[ChainReader, Depends(chain_reader)]
 
 
-def credit_runtime(request: Request, reader: Reader) -> CreditRuntime:
+async def credit_runtime(request: Request, reader: Reader) -> CreditRuntime:
     """The app's shared fan-out state: HTTP pool, per-block pool cache, finish-time reserve."""
     runtime: CreditRuntime | None = getattr(request.app.state, RUNTIME_STATE, None)
     if runtime is None:
@@ -82,8 +82,9 @@ async def _arrival() -> float:
 Arrival = Annotated[float, Depends(_arrival)]
 
 
-async def _admission(request: Request, runtime: Runtime) -> AsyncIterator[None]:
-    """Wait for a place among the credit requests in flight, before authentication.
+async def _admission(started: Arrival, request: Request, runtime: Runtime) -> AsyncIterator[bool]:
+    """Wait for a place among the credit requests in flight, before authentication; yields
+    whether the request is overloaded (its fan-out budget went on waiting: it asks nobody).
 
     Declared right after `Arrival` so it is resolved before the session exists: a queued
     request holds no thread and no connection. Without it, a burst larger than the thread pool
@@ -91,17 +92,17 @@ async def _admission(request: Request, runtime: Runtime) -> AsyncIterator[None]:
     authentication while every connection belongs to an authenticated request waiting for a
     thread. The wait counts against the request's deadline (fewer quotes, not an error).
     """
-    async with runtime.gate():
-        yield
+    async with runtime.admit(started) as overloaded:
+        yield overloaded
     # Request-scoped, so this runs once the response is out: what the request needed after
     # its fan-out (phase 3, the commit with its audit entry, sending) is what the next
     # requests reserve before their deadline.
     fanout_end: float | None = getattr(request.state, FANOUT_END, None)
-    if fanout_end is not None:
+    if fanout_end is not None and not overloaded:
         runtime.reserve.observe(time.perf_counter() - fanout_end)
 
 
-Admitted = Annotated[None, Depends(_admission)]
+Admitted = Annotated[bool, Depends(_admission)]
 
 
 ProviderReader = Annotated[Principal, Depends(provider_with_scope(REQUESTS_READ))]
@@ -118,7 +119,7 @@ ProviderReader = Annotated[Principal, Depends(provider_with_scope(REQUESTS_READ)
 )
 async def create_credit_request(
     started: Arrival,
-    _admitted: Admitted,
+    overloaded: Admitted,
     body: CreditRequestIn,
     wallet: CurrentWallet,
     session: SessionDep,
@@ -139,9 +140,18 @@ async def create_credit_request(
     settings = app_settings(request)
     # Admitted too late to ask anyone in time (the queue took the budget): phase 1 lists the
     # providers as skipped instead of planning their calls, the cheapest honest answer.
-    overloaded = runtime.budget_left(started) <= 0
+    overloaded = overloaded or runtime.budget_left(started) <= 0
+    if overloaded:
+        # Nobody to wait for: both database phases in one thread hop and one transaction.
+        view = await runtime.in_thread(
+            _answer_overloaded, session, wallet.id, body, settings, runtime, cipher, request,
+            response,
+        )  # fmt: skip
+        elapsed = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"overloaded, total;dur={elapsed:.1f}"
+        return view
     prepare_started = time.perf_counter()
-    prepared = await run_in_threadpool(
+    prepared = await runtime.in_thread(
         _prepare, session, wallet.id, body, settings, runtime, cipher, overloaded
     )
     runtime.prepare_reserve.observe(time.perf_counter() - prepare_started)
@@ -162,7 +172,7 @@ async def create_credit_request(
     )
     finish_started = time.perf_counter()
     setattr(request.state, FANOUT_END, finish_started)
-    view = await run_in_threadpool(
+    view = await runtime.in_thread(
         _finish, session, prepared, gathered, settings, request, response
     )
     finish_seconds = time.perf_counter() - finish_started
@@ -198,6 +208,32 @@ def _prepare(
         )
     finally:
         session.rollback()
+
+
+def _answer_overloaded(
+    session: Session,
+    wallet: str,
+    body: CreditRequestIn,
+    settings: Settings,
+    runtime: CreditRuntime,
+    cipher: FieldCipher,
+    request: Request,
+    response: Response,
+) -> CreditRequestView:
+    """An overloaded request end to end: screened and scored like any other, every provider
+    listed as not asked, persisted and audited, in one transaction."""
+    prepared = service.prepare_credit_request(
+        session,
+        wallet,
+        body,
+        settings=settings,
+        reader=runtime.reader,
+        pools=runtime.pools,
+        cipher=cipher,
+        overloaded=True,
+    )
+    nothing = service.Gathered(results={}, markets={}, fanout_seconds=0.0)
+    return _finish(session, prepared, nothing, settings, request, response)
 
 
 def _finish(

@@ -17,12 +17,19 @@ load increase at once and a load decrease slowly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import anyio
+import anyio.to_thread
 import httpx
 
 from backend.config import Settings
+from backend.credit.admission import Lanes, lane_sizes
 from backend.credit.chain import ChainReader
 from backend.credit.http_pool import AiohttpTransport
 from backend.credit.pool_state import PoolStateCache
@@ -31,9 +38,10 @@ from backend.credit.pool_state import PoolStateCache
 MIN_RESERVE = 0.015
 #: How much of the previous reserve survives each new observation.
 RESERVE_DECAY = 0.95
-#: SQLite serialises every transaction (BEGIN IMMEDIATE); more requests in flight than this
-#: only queue on its busy timeout, and the unlucky ones fail with "database is locked".
-SQLITE_IN_FLIGHT = 4
+#: Worker threads per process for the credit request's database phases (`in_thread`).
+CPU_THREADS = 4
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,7 +66,8 @@ class CreditRuntime:
         default_factory=dict
     )
 
-    _gates: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = field(
+    _lanes: dict[int, tuple[asyncio.AbstractEventLoop, Lanes]] = field(default_factory=dict)
+    _limiters: dict[int, tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter]] = field(
         default_factory=dict
     )
 
@@ -69,26 +78,33 @@ class CreditRuntime:
         left = self.settings.credit_fanout_deadline - (time.perf_counter() - started)
         return left - self.prepare_reserve.value - self.reserve.value
 
-    def gate(self) -> asyncio.Semaphore:
-        """The running loop's limit on credit requests in flight at once (at most one database
-        connection each, so the limit stays within the connection pool).
-
-        Past the point where the CPU is busy, more concurrent requests only thrash: they fight
-        over the GIL and the connection pool, the event loop driving every fan-out starves,
-        throughput collapses and the slowest requests run into the 30 s request timeout. Behind
-        the gate a request waits holding no connection and no thread (it is taken before
-        authentication), and its wait counts against its deadline: a long wait, fewer quotes.
-        """
+    @contextlib.asynccontextmanager
+    async def admit(self, started: float) -> AsyncIterator[bool]:
+        """Admit a request that arrived at `started` (see `backend.credit.admission`); yields
+        whether it is overloaded. It may wait for the full lane while it has a fan-out budget."""
         loop = asyncio.get_running_loop()
-        entry = self._gates.get(id(loop))
+        entry = self._lanes.get(id(loop))
         if entry is None or entry[0] is not loop:
-            pool = self.settings.db_pool_size + self.settings.db_max_overflow
-            limit = min(self.settings.credit_max_in_flight, pool)
-            if self.settings.effective_database_url.startswith("sqlite"):
-                limit = min(limit, SQLITE_IN_FLIGHT)  # one writer at a time, whatever we do
-            entry = (loop, asyncio.Semaphore(max(1, limit)))
-            self._gates[id(loop)] = entry
-        return entry[1]
+            entry = (loop, Lanes(lane_sizes(self.settings)))
+            self._lanes[id(loop)] = entry
+        async with entry[1].admit(self.budget_left(started)) as overloaded:
+            yield overloaded
+
+    async def in_thread(self, func: Callable[..., T], *args: object) -> T:
+        """Run a database phase of a credit request in a worker thread, at most
+        `CPU_THREADS` at once per loop.
+
+        Why a limit of its own: these phases are CPU-heavy, and every extra runnable thread
+        takes GIL turns from the event loop (which drives every fan-out and reads the next
+        requests) and from the thread holding the receipt log's or audit head's row lock
+        until its commit: with dozens of threads each of those locks is held for many GIL
+        turns, and every request queues behind it. A request waiting here holds no thread."""
+        loop = asyncio.get_running_loop()
+        entry = self._limiters.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            entry = (loop, anyio.CapacityLimiter(CPU_THREADS))
+            self._limiters[id(loop)] = entry
+        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=entry[1])
 
     @classmethod
     def build(cls, settings: Settings, reader: ChainReader) -> CreditRuntime:

@@ -31,8 +31,8 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
-def provider_cipher(request: Request) -> FieldCipher:
-    """The app's field cipher, built once from its settings."""
+async def provider_cipher(request: Request) -> FieldCipher:
+    """The app's field cipher, built once from its settings (async: no I/O, no thread hop)."""
     cipher: FieldCipher | None = getattr(request.app.state, CIPHER_STATE, None)
     if cipher is None:
         cipher = field_cipher(app_settings(request))

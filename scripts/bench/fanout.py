@@ -360,6 +360,31 @@ async def sequential_baseline(
     return totals
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of `root` and its descendants (Linux /proc), for CPU per request: a
+    figure that other load on the machine barely moves, unlike latency."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    members, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in members:
+                members.add(pid)
+                frontier.append(pid)
+    return sum(times.get(pid, 0.0) for pid in members)
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile (nearest rank); NaN for no values."""
     if not values:
@@ -448,9 +473,17 @@ def main() -> int:
             ]
             for concurrency, total in zip(levels, counts, strict=True):
                 started = time.perf_counter()
+                cpu_before = tree_cpu_seconds(app.pid), tree_cpu_seconds(lenders.pid)
                 samples = asyncio.run(run_level(base, tokens, concurrency, total))
                 took = time.perf_counter() - started
-                print(f"{concurrency} clients: {total} requests in {took:.1f} s", file=sys.stderr)
+                app_cpu = (tree_cpu_seconds(app.pid) - cpu_before[0]) / total * 1000
+                lender_cpu = (tree_cpu_seconds(lenders.pid) - cpu_before[1]) / total * 1000
+                print(
+                    f"{concurrency} clients: {total} requests in {took:.1f} s "
+                    f"({total / took:.1f}/s); CPU per request: API {app_cpu:.1f} ms, "
+                    f"lenders {lender_cpu:.1f} ms",
+                    file=sys.stderr,
+                )
                 reasons: dict[str, int] = {}
                 for sample in samples:
                     for reason, n in sample.reasons.items():
@@ -471,6 +504,24 @@ def main() -> int:
                     + f"; client p50 {pct([s.latency_ms for s in samples], 0.5):.0f}",
                     file=sys.stderr,
                 )
+                # What the app cannot see: time before it reads the request or after it is done
+                # (accept queue, the server's loop, sending, the client's own loop).
+                unseen = [s.latency_ms - s.server["total"] for s in samples if "total" in s.server]
+                totals = [s.server["total"] for s in samples if "total" in s.server]
+                print(
+                    f"  server total p99 {pct(totals, 0.99):.0f} ms, "
+                    f"max {max(totals, default=0):.0f}; outside the app "
+                    f"p50 {pct(unseen, 0.5):.0f} ms, p99 {pct(unseen, 0.99):.0f}",
+                    file=sys.stderr,
+                )
+                slowest = sorted(samples, key=lambda s: -s.latency_ms)[:3]
+                for sample in slowest:
+                    phases_text = ", ".join(f"{k} {v:.0f}" for k, v in sample.server.items())
+                    print(
+                        f"  slow: {sample.latency_ms:.0f} ms, {sample.quotes} quotes "
+                        f"({phases_text})",
+                        file=sys.stderr,
+                    )
                 lines.append(row(str(concurrency), samples, deadline_ms))
             baseline = asyncio.run(
                 sequential_baseline(
