@@ -6,6 +6,9 @@ periods and then days ... back to the date of the initial drawdown": whole month
 back from the later date to the same day of an earlier month (the last day of the month when the
 later date is a month end, or when the day does not exist, e.g. the 30th in February), and the
 days left over are counted exactly (excluding the first day, including the last).
+
+The functions are pure and their results immutable, and every quote of a credit request asks the
+same questions (the same start, maturity and payment dates), so they are memoised (bounded LRU).
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)
 def _last_day(year: int, month: int) -> int:
     return calendar.monthrange(year, month)[1]
 
 
+@lru_cache(maxsize=8192)
 def add_months(day: date, months: int, *, month_end: bool = False) -> date:
     """`day` moved by `months` (either sign), clamping to the month's last day.
 
@@ -51,6 +57,7 @@ def _on_day(year_month: date, months: int, day: int) -> date:
     return date(year, month + 1, min(day, _last_day(year, month + 1)))
 
 
+@lru_cache(maxsize=8192)
 def months_and_days(start: date, end: date) -> MonthsAndDays:
     """Whole months counted back from `end`, then the days left down to `start`.
 

@@ -151,20 +151,33 @@ def regz_apr_of(flows: Sequence[RegZFlow], per_year: Decimal) -> RegZApr:
             hint="Include the amount financed and the payment schedule.",
         )
 
+    # The signed amounts as pv took them, in the solver's context (the caller's, PRECISION digits).
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        signed = [flow.amount if flow.advance else -flow.amount for flow in flows]
+    placed = list(zip(flows, signed, strict=True))
+
     def present_value(i: Decimal) -> tuple[Decimal, Decimal]:
         value = Decimal(0)
         slope = Decimal(0)
-        for flow in flows:
+        base = 1 + i  # the same Decimal pv built per flow, built once
+        for flow, amount in placed:
             simple = 1 + flow.fraction * i
-            compound = (1 + i) ** flow.periods
+            compound = base**flow.periods
             discount = 1 / (simple * compound)
-            signed = flow.amount if flow.advance else -flow.amount
-            value += signed * discount
+            value += amount * discount
             # d/di of 1/(simple*compound) = -discount * (f/simple + t/(1+i))
-            slope -= signed * discount * (flow.fraction / simple + flow.periods / (1 + i))
+            slope -= amount * discount * (flow.fraction / simple + flow.periods / base)
         return value, slope
 
-    unit_rate = solve_increasing(present_value)
+    def value_only(i: Decimal) -> Decimal:
+        value = Decimal(0)
+        base = 1 + i
+        for flow, amount in placed:
+            value += amount * (1 / ((1 + flow.fraction * i) * base**flow.periods))
+        return value
+
+    unit_rate = solve_increasing(present_value, value_only=value_only)
     with localcontext() as ctx:
         ctx.prec = PRECISION
         return RegZApr(unit_rate * per_year, unit_rate, per_year)
