@@ -145,7 +145,7 @@ async def create_credit_request(
         # Nobody to wait for: both database phases in one thread hop and one transaction.
         view = await runtime.in_thread(
             _answer_overloaded, session, wallet.id, body, settings, runtime, cipher, request,
-            response,
+            response, overloaded=True,
         )  # fmt: skip
         elapsed = (time.perf_counter() - started) * 1000
         response.headers["Server-Timing"] = f"overloaded, total;dur={elapsed:.1f}"

@@ -40,6 +40,8 @@ MIN_RESERVE = 0.015
 RESERVE_DECAY = 0.95
 #: Worker threads per process for the credit request's database phases (`in_thread`).
 CPU_THREADS = 4
+#: ... and for overloaded requests (cheap, and they must not crowd out the full ones).
+OVERLOAD_THREADS = 2
 
 T = TypeVar("T")
 
@@ -67,9 +69,9 @@ class CreditRuntime:
     )
 
     _lanes: dict[int, tuple[asyncio.AbstractEventLoop, Lanes]] = field(default_factory=dict)
-    _limiters: dict[int, tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter]] = field(
-        default_factory=dict
-    )
+    _limiters: dict[
+        int, tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter, anyio.CapacityLimiter]
+    ] = field(default_factory=dict)
 
     def budget_left(self, started: float) -> float:
         """What a request that arrived at `started` has left for its fan-out once phase 1 and
@@ -90,21 +92,25 @@ class CreditRuntime:
         async with entry[1].admit(self.budget_left(started)) as overloaded:
             yield overloaded
 
-    async def in_thread(self, func: Callable[..., T], *args: object) -> T:
-        """Run a database phase of a credit request in a worker thread, at most
-        `CPU_THREADS` at once per loop.
+    async def in_thread(self, func: Callable[..., T], *args: object, overloaded: bool = False) -> T:
+        """Run a database phase of a credit request in a worker thread: at most `CPU_THREADS`
+        at once per loop for full requests and `OVERLOAD_THREADS` for overloaded ones.
 
         Why a limit of its own: these phases are CPU-heavy, and every extra runnable thread
         takes GIL turns from the event loop (which drives every fan-out and reads the next
         requests) and from the thread holding the receipt log's or audit head's row lock
         until its commit: with dozens of threads each of those locks is held for many GIL
-        turns, and every request queues behind it. A request waiting here holds no thread."""
+        turns, and every request queues behind it. Two limits, so a burst of overloaded
+        requests never holds up the last phase of a full one. A request waiting here holds no
+        thread."""
         loop = asyncio.get_running_loop()
         entry = self._limiters.get(id(loop))
         if entry is None or entry[0] is not loop:
-            entry = (loop, anyio.CapacityLimiter(CPU_THREADS))
+            limits = anyio.CapacityLimiter(CPU_THREADS), anyio.CapacityLimiter(OVERLOAD_THREADS)
+            entry = (loop, *limits)
             self._limiters[id(loop)] = entry
-        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=entry[1])
+        limiter = entry[2] if overloaded else entry[1]
+        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=limiter)
 
     @classmethod
     def build(cls, settings: Settings, reader: ChainReader) -> CreditRuntime:

@@ -271,6 +271,7 @@ class Sample:
     outcomes: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     server: dict[str, float] = field(default_factory=dict)  # Server-Timing phases (ms)
+    sent_at: float = 0.0  # seconds into the level when the client sent it
 
 
 def parse(answer: Any, latency_ms: float) -> Sample:
@@ -291,7 +292,7 @@ def parse(answer: Any, latency_ms: float) -> Sample:
         sample.outcomes[row["outcome"]] = sample.outcomes.get(row["outcome"], 0) + 1
         key = f"{row['outcome']}: {row['reason']}"
         sample.reasons[key] = sample.reasons.get(key, 0) + 1
-    timing = answer.headers.get("server-timing", "")
+    timing = answer.headers.get("server-timing") or answer.headers.get("Server-Timing", "")
     for part in timing.split(","):
         name, _, dur = part.strip().partition(";dur=")
         if dur:
@@ -300,13 +301,38 @@ def parse(answer: Any, latency_ms: float) -> Sample:
     return sample
 
 
+@dataclass
+class Answer:
+    """What `parse` needs of a response, whichever client fetched it."""
+
+    status_code: int
+    content: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 async def run_level(base: str, tokens: list[str], concurrency: int, total: int) -> list[Sample]:
-    import httpx
+    """Closed-loop clients on aiohttp's client: at 200 connections httpx's pool costs the
+    client's own loop enough to show up as latency the server never sees."""
+    import aiohttp
 
     samples: list[Sample] = []
     issued = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as client:
+        level_started = time.perf_counter()
+        lag = 0.0
+
+        async def watch_loop() -> None:
+            """The client's own loop lag: if this grows, the harness, not the app, is slow."""
+            nonlocal lag
+            while True:
+                before = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lag = max(lag, time.perf_counter() - before - 0.01)
 
         async def worker(number: int) -> None:
             nonlocal issued
@@ -315,18 +341,26 @@ async def run_level(base: str, tokens: list[str], concurrency: int, total: int) 
                 issued += 1
                 started = time.perf_counter()
                 try:
-                    answer = await client.post(
+                    async with client.post(
                         "/v1/credit-requests",
                         json=REQUEST,
                         headers={"Authorization": f"Bearer {token}"},
-                    )
-                except httpx.HTTPError as exc:
+                    ) as response:
+                        answer = Answer(
+                            response.status, await response.read(), dict(response.headers)
+                        )
+                except (aiohttp.ClientError, TimeoutError) as exc:
                     print(f"  client error: {exc!r}", file=sys.stderr)
                     samples.append(Sample((time.perf_counter() - started) * 1000, 0))
                     continue
-                samples.append(parse(answer, (time.perf_counter() - started) * 1000))
+                sample = parse(answer, (time.perf_counter() - started) * 1000)
+                sample.sent_at = started - level_started
+                samples.append(sample)
 
+        watcher = asyncio.create_task(watch_loop())
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        watcher.cancel()
+        print(f"  client loop lag max {lag * 1000:.0f} ms", file=sys.stderr)
     return samples
 
 
@@ -518,7 +552,8 @@ def main() -> int:
                 for sample in slowest:
                     phases_text = ", ".join(f"{k} {v:.0f}" for k, v in sample.server.items())
                     print(
-                        f"  slow: {sample.latency_ms:.0f} ms, {sample.quotes} quotes "
+                        f"  slow: {sample.latency_ms:.0f} ms sent at {sample.sent_at:.1f} s, "
+                        f"{sample.quotes} quotes "
                         f"({phases_text})",
                         file=sys.stderr,
                     )
