@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     # How far (basis points of APR) a DeFi pool's borrowRateAfter may move between quote and
     # acceptance before the acceptance is refused (409 rate_moved); a borrower may send its own.
     credit_max_rate_drift_bps: int = Field(default=25, ge=0, le=10_000)
-    # Fan-out under load (`backend.credit.pool_state`, `backend.credit.http_pool`): the chain head
+    # Fan-out under load (`backend.credit.pool_state`, `backend.credit.lender_http`): the chain head
     # is read at most once per `credit_head_max_age` seconds per chain (pool state is read once
     # per block for all requests); one shared HTTP client per process keeps at most
     # `credit_http_max_connections` connections to lenders; at most `credit_max_in_flight` full

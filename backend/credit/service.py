@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-import httpx
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
@@ -35,6 +34,7 @@ from backend.credit.circuit_breaker import Admission, BreakerState
 from backend.credit.compliance import kyc_tier, screen_sanctions
 from backend.credit.exceptions import CreditRequestNotFound, UnknownAsset
 from backend.credit.fanout import Call, fan_out
+from backend.credit.lender_http import LenderPoster
 from backend.credit.models import (
     CreditQuote,
     CreditRequest,
@@ -79,7 +79,7 @@ logger = logging.getLogger("credagg.credit")
 
 RANKING_RULE = "effective-annual-rate.total-cost.quote-id.v1"
 
-Source = Callable[[httpx.AsyncClient], Awaitable[SourceResult]]
+Source = Callable[[LenderPoster], Awaitable[SourceResult]]
 T = TypeVar("T")
 
 
@@ -224,7 +224,7 @@ async def gather_quotes(
     *,
     settings: Settings,
     reader: ChainReader,
-    client: httpx.AsyncClient,
+    client: LenderPoster,
     sessions: SessionFactory,
     deadline: float,
     pools: PoolStateCache | None = None,
@@ -462,7 +462,7 @@ def _plan(
         reader_ask = _on_chain(ask, pool.chain_id)
         address = pool.pool_address
 
-        async def run_pool(_client: httpx.AsyncClient) -> SourceResult:
+        async def run_pool(_client: LenderPoster) -> SourceResult:
             return await quote_pool(pools, reader_ask, pool=address)
 
         return Plan(pid, "defi", pool.chain_id, run_pool)
@@ -476,7 +476,7 @@ def _plan(
         secrets = signing_secrets(config.webhook, ProviderSealer(cipher, pid), now)
         url = config.webhook.url
 
-        async def run_http(client: httpx.AsyncClient) -> SourceResult:
+        async def run_http(client: LenderPoster) -> SourceResult:
             return await quote_http(client, ask, url=url, secrets=secrets, provider_id=pid)
 
         return Plan(pid, "traditional", ask.chain_id, run_http, posts=True)
@@ -484,7 +484,7 @@ def _plan(
         return "has neither a quote endpoint nor a rate card"
     rate_card, payout = card, config.payout_address
 
-    async def run_card(_client: httpx.AsyncClient) -> SourceResult:
+    async def run_card(_client: LenderPoster) -> SourceResult:
         return quote_card(rate_card, ask, payout_address=payout)
 
     return Plan(pid, "traditional", ask.chain_id, run_card)
@@ -499,7 +499,7 @@ async def _gather(
     chains: list[int],
     reader: ChainReader,
     prepared: Prepared,
-    client: httpx.AsyncClient,
+    client: LenderPoster,
     settings: Settings,
     *,
     deadline: float,
@@ -542,7 +542,7 @@ async def _gather(
     return results, by_chain
 
 
-def _bind(run: Source, client: httpx.AsyncClient) -> Callable[[], Awaitable[SourceResult]]:
+def _bind(run: Source, client: LenderPoster) -> Callable[[], Awaitable[SourceResult]]:
     def bound() -> Awaitable[SourceResult]:
         return run(client)
 

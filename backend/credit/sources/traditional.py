@@ -35,6 +35,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.credit import late_answers
+from backend.credit.lender_http import LenderPoster
 from backend.credit.models import Outcome
 from backend.credit.sources import Ask, RawQuote, SourceResult
 from backend.providers.rate_cards import MAX_APR, RateCard
@@ -77,7 +78,7 @@ def request_body(ask: Ask) -> bytes:
 
 
 async def quote_http(
-    client: httpx.AsyncClient,
+    client: LenderPoster,
     ask: Ask,
     *,
     url: str,
@@ -109,7 +110,7 @@ async def quote_http(
 
 
 async def _exchange(
-    client: httpx.AsyncClient,
+    client: LenderPoster,
     ask: Ask,
     *,
     url: str,
