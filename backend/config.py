@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     # short, or else answer at once without asking providers: `backend.credit.admission`).
     credit_head_max_age: float = Field(default=0.5, ge=0, le=60)
     credit_http_max_connections: int = Field(default=512, ge=1, le=10_000)
-    credit_max_in_flight: int = Field(default=6, ge=1, le=10_000)
+    credit_max_in_flight: int = Field(default=4, ge=1, le=10_000)
 
     # HTTP service.
     log_level: LogLevel = "INFO"

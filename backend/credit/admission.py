@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,12 +37,16 @@ SQLITE_IN_FLIGHT = 4
 
 
 #: A request queues for the full lane only if its expected wait is at most this share of its
-#: fan-out budget: the estimate is rough, and a request admitted at the end of its budget asks
-#: nobody anyway, so it would have paid the wait for nothing.
+#: fan-out budget, and gives up after waiting that long: the estimate is rough, and a request
+#: admitted at the end of its budget asks nobody anyway, so it would have paid the wait for
+#: nothing.
 WAIT_SHARE = 0.5
 #: At most this many overloaded requests in flight per process: they are cheap, but each is a
 #: thread's worth of work; beyond this they only queue for `CreditRuntime.in_thread` anyway.
 OVERLOAD_IN_FLIGHT = 8
+#: What a full request is assumed to hold its place for until one has finished (seconds): a
+#: full request with 20 lenders takes 0.1-0.5 s on a quiet 2-core box (`scripts/bench/fanout.py`).
+INITIAL_SERVICE_SECONDS = 0.5
 #: Weight of the newest observation in the full lane's service-time average.
 SERVICE_WEIGHT = 0.2
 
@@ -62,15 +68,72 @@ def lane_sizes(settings: Settings) -> LaneSizes:
     return LaneSizes(full=full, overload=max(1, min(pool - full, OVERLOAD_IN_FLIGHT)))
 
 
+class EarliestFirst:
+    """A counting semaphore that, when places are short, hands the next free place to the
+    waiter that arrived at the server first (earliest deadline first), not the one that asked
+    first: a request that spent its budget queueing for the full lane must not then queue
+    again behind requests that arrived seconds after it."""
+
+    def __init__(self, places: int) -> None:
+        self._free = places
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._tickets = itertools.count()  # ties (same arrival) in asking order
+
+    @contextlib.asynccontextmanager
+    async def place(self, arrived: float) -> AsyncIterator[None]:
+        await self._acquire(arrived)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, arrived: float) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (arrived, next(self._tickets), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed a place just as it was cancelled: pass it on
+            else:
+                self._waiters = [w for w in self._waiters if w[2] is not waiter]
+                heapq.heapify(self._waiters)
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():
+                waiter.set_result(None)  # the place passes straight to it
+                return
+        self._free += 1
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How a request was admitted (its waits are reported in `Server-Timing`)."""
+
+    overloaded: bool
+    full_wait: float = 0.0
+    overload_wait: float = 0.0
+
+
 class Lanes:
     """One running loop's lanes (asyncio primitives belong to the loop that uses them)."""
 
-    def __init__(self, sizes: LaneSizes) -> None:
+    def __init__(self, sizes: LaneSizes, *, initial_service_seconds: float) -> None:
+        """`initial_service_seconds`: what a full request is assumed to take until one has
+        finished. Not zero: a burst on a cold process must not all queue for the full lane
+        (and then all time out together) because nothing is known yet."""
         self.sizes = sizes
         self._full = asyncio.Semaphore(sizes.full)
-        self._overload = asyncio.Semaphore(sizes.overload)
+        self._overload = EarliestFirst(sizes.overload)
         self.queued = 0  # requests waiting for the full lane
-        self.service_seconds = 0.0  # moving average of how long a full request holds its place
+        # moving average of how long a full request holds its place
+        self.service_seconds = initial_service_seconds
 
     def expected_wait(self) -> float:
         """How long a request arriving now would wait for the full lane: the queue ahead of it
@@ -80,28 +143,42 @@ class Lanes:
         return (self.queued + 1) * self.service_seconds / self.sizes.full
 
     @contextlib.asynccontextmanager
-    async def admit(self, budget: float) -> AsyncIterator[bool]:
-        """Enter a lane; yields whether the request is overloaded (asks nobody).
+    async def admit(self, budget: float, *, arrived: float) -> AsyncIterator[Admission]:
+        """Enter a lane; yields whether the request is overloaded (asks nobody) and how long
+        it waited for each lane.
 
-        `budget`: how long the request may wait for the full lane and still ask providers."""
+        `budget`: how long the request could wait and still ask providers; it waits for the
+        full lane at most `WAIT_SHARE` of that. `arrived`: when it reached the server (the
+        overload lane serves the earliest arrivals first)."""
+        started = time.perf_counter()
         if await self._enter_full(budget):
             entered = time.perf_counter()
             try:
-                yield False
+                yield Admission(overloaded=False, full_wait=entered - started)
             finally:
                 self._full.release()
                 held = time.perf_counter() - entered
                 self.service_seconds += SERVICE_WEIGHT * (held - self.service_seconds)
             return
-        async with self._overload:
-            yield True
+        gave_up = time.perf_counter()
+        async with self._overload.place(arrived):
+            yield Admission(
+                overloaded=True,
+                full_wait=gave_up - started,
+                overload_wait=time.perf_counter() - gave_up,
+            )
 
     async def _enter_full(self, budget: float) -> bool:
         if budget <= 0 or self.expected_wait() > budget * WAIT_SHARE:
             return False  # waiting would use up the budget: answer now instead
+        if not self._full.locked():
+            # Taken at once, before any other arrival decides: `wait_for` would wrap the
+            # acquire in a task, and a burst would all see a free lane before any took it.
+            await self._full.acquire()
+            return True
         self.queued += 1
         try:
-            await asyncio.wait_for(self._full.acquire(), budget)
+            await asyncio.wait_for(self._full.acquire(), budget * WAIT_SHARE)
         except TimeoutError:
             return False
         finally:

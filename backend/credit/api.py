@@ -24,6 +24,7 @@ from backend.auth.exceptions import MissingScope, WrongPrincipal
 from backend.auth.scopes import REQUESTS_READ
 from backend.config import Settings
 from backend.credit import service
+from backend.credit.admission import Admission
 from backend.credit.chain import ChainReader
 from backend.credit.exceptions import CreditRequestNotFound, Sanctioned, UnknownAsset
 from backend.credit.models import CreditQuote
@@ -43,6 +44,8 @@ from backend.providers.deps import Cipher, app_settings
 READER_STATE = "credit_chain_reader"
 RUNTIME_STATE = "credit_runtime"
 FANOUT_END = "credit_fanout_end"
+ADMITTED_AT = "credit_admitted_at"
+THREAD_STARTED = "credit_thread_started"
 
 router = APIRouter(prefix="/v1/credit-requests", tags=["credit"])
 provider_router = APIRouter(prefix="/v1/provider", tags=["provider"])
@@ -82,7 +85,9 @@ async def _arrival() -> float:
 Arrival = Annotated[float, Depends(_arrival)]
 
 
-async def _admission(started: Arrival, request: Request, runtime: Runtime) -> AsyncIterator[bool]:
+async def _admission(
+    started: Arrival, request: Request, runtime: Runtime
+) -> AsyncIterator[Admission]:
     """Wait for a place among the credit requests in flight, before authentication; yields
     whether the request is overloaded (its fan-out budget went on waiting: it asks nobody).
 
@@ -92,17 +97,18 @@ async def _admission(started: Arrival, request: Request, runtime: Runtime) -> As
     authentication while every connection belongs to an authenticated request waiting for a
     thread. The wait counts against the request's deadline (fewer quotes, not an error).
     """
-    async with runtime.admit(started) as overloaded:
-        yield overloaded
+    async with runtime.admit(started) as admission:
+        setattr(request.state, ADMITTED_AT, time.perf_counter())
+        yield admission
     # Request-scoped, so this runs once the response is out: what the request needed after
     # its fan-out (phase 3, the commit with its audit entry, sending) is what the next
     # requests reserve before their deadline.
     fanout_end: float | None = getattr(request.state, FANOUT_END, None)
-    if fanout_end is not None and not overloaded:
+    if fanout_end is not None and not admission.overloaded:
         runtime.reserve.observe(time.perf_counter() - fanout_end)
 
 
-Admitted = Annotated[bool, Depends(_admission)]
+Admitted = Annotated[Admission, Depends(_admission)]
 
 
 ProviderReader = Annotated[Principal, Depends(provider_with_scope(REQUESTS_READ))]
@@ -119,7 +125,7 @@ ProviderReader = Annotated[Principal, Depends(provider_with_scope(REQUESTS_READ)
 )
 async def create_credit_request(
     started: Arrival,
-    overloaded: Admitted,
+    admission: Admitted,
     body: CreditRequestIn,
     wallet: CurrentWallet,
     session: SessionDep,
@@ -140,15 +146,14 @@ async def create_credit_request(
     settings = app_settings(request)
     # Admitted too late to ask anyone in time (the queue took the budget): phase 1 lists the
     # providers as skipped instead of planning their calls, the cheapest honest answer.
-    overloaded = overloaded or runtime.budget_left(started) <= 0
+    overloaded = admission.overloaded or runtime.budget_left(started) <= 0
     if overloaded:
         # Nobody to wait for: both database phases in one thread hop and one transaction.
         view = await runtime.in_thread(
             _answer_overloaded, session, wallet.id, body, settings, runtime, cipher, request,
             response, overloaded=True,
         )  # fmt: skip
-        elapsed = (time.perf_counter() - started) * 1000
-        response.headers["Server-Timing"] = f"overloaded, total;dur={elapsed:.1f}"
+        response.headers["Server-Timing"] = _overloaded_timing(request, started, admission)
         return view
     prepare_started = time.perf_counter()
     prepared = await runtime.in_thread(
@@ -210,6 +215,25 @@ def _prepare(
         session.rollback()
 
 
+def _overloaded_timing(request: Request, started: float, admission: Admission) -> str:
+    """Where an overloaded request's time went: the full lane's queue, authentication, the
+    wait for a thread, and its one database phase."""
+    admitted: float = getattr(request.state, ADMITTED_AT, started)
+    thread: float = getattr(request.state, THREAD_STARTED, admitted)
+    now = time.perf_counter()
+    parts = {
+        "full-lane-wait": admission.full_wait,
+        "overload-lane-wait": admission.overload_wait,
+        "admission": admitted - started,
+        "thread": thread - admitted,
+        "work": now - thread,
+    }
+    return "overloaded, " + ", ".join(
+        [f"{name};dur={seconds * 1000:.1f}" for name, seconds in parts.items()]
+        + [f"total;dur={(now - started) * 1000:.1f}"]
+    )
+
+
 def _answer_overloaded(
     session: Session,
     wallet: str,
@@ -222,6 +246,7 @@ def _answer_overloaded(
 ) -> CreditRequestView:
     """An overloaded request end to end: screened and scored like any other, every provider
     listed as not asked, persisted and audited, in one transaction."""
+    setattr(request.state, THREAD_STARTED, time.perf_counter())
     prepared = service.prepare_credit_request(
         session,
         wallet,

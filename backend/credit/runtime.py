@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 
 from backend.config import Settings
-from backend.credit.admission import Lanes, lane_sizes
+from backend.credit.admission import INITIAL_SERVICE_SECONDS, Admission, Lanes, lane_sizes
 from backend.credit.chain import ChainReader
 from backend.credit.lender_http import LenderClient
 from backend.credit.pool_state import PoolStateCache
@@ -80,16 +80,20 @@ class CreditRuntime:
         return left - self.prepare_reserve.value - self.reserve.value
 
     @contextlib.asynccontextmanager
-    async def admit(self, started: float) -> AsyncIterator[bool]:
+    async def admit(self, started: float) -> AsyncIterator[Admission]:
         """Admit a request that arrived at `started` (see `backend.credit.admission`); yields
         whether it is overloaded. It may wait for the full lane while it has a fan-out budget."""
         loop = asyncio.get_running_loop()
         entry = self._lanes.get(id(loop))
         if entry is None or entry[0] is not loop:
-            entry = (loop, Lanes(lane_sizes(self.settings)))
+            lanes = Lanes(
+                lane_sizes(self.settings),
+                initial_service_seconds=INITIAL_SERVICE_SECONDS,
+            )
+            entry = (loop, lanes)
             self._lanes[id(loop)] = entry
-        async with entry[1].admit(self.budget_left(started)) as overloaded:
-            yield overloaded
+        async with entry[1].admit(self.budget_left(started), arrived=started) as admission:
+            yield admission
 
     async def in_thread(self, func: Callable[..., T], *args: object, overloaded: bool = False) -> T:
         """Run a database phase of a credit request in a worker thread: at most `CPU_THREADS`
