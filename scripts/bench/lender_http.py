@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Client CPU per lender call, side by side: the current httpx + aiohttp transport, plain
+"""Client CPU per lender call, side by side: the previous httpx + aiohttp transport, plain
 aiohttp, and `backend.credit.lender_http.LenderClient`.
 
     .venv/bin/python scripts/bench/lender_http.py [--calls 2000] [--concurrency 20] [--rounds 3]
@@ -10,7 +10,7 @@ number the fan-out pays per lender call. Each round runs every client once, in a
 order, after a warm-up that opens the connections; the table shows each client's best round
 (least disturbed by other work on the box). Prints only, asserts nothing.
 
-The "current" client is a copy of `AiohttpTransport` as it was in `backend/credit/http_pool.py`,
+The "previous" client is a copy of `AiohttpTransport` as it was in `backend/credit/http_pool.py`,
 kept here so the comparison survives that module's removal.
 """
 
@@ -80,7 +80,7 @@ def wait_listening(port: int) -> None:
     raise SystemExit("the lender server did not start")
 
 
-# -- (a) the current path: httpx over aiohttp's pool (copy of http_pool.AiohttpTransport) -------
+# -- (a) the previous path: httpx over aiohttp's pool (copy of http_pool.AiohttpTransport) -------
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -142,7 +142,7 @@ Post = Callable[[str], Awaitable[tuple[int, bytes]]]
 
 
 class Current:
-    name = "httpx + AiohttpTransport (current)"
+    name = "httpx + AiohttpTransport (previous)"
 
     def __init__(self, connections: int) -> None:
         self.client = httpx.AsyncClient(
@@ -224,7 +224,7 @@ async def run(port: int, calls: int, concurrency: int, rounds: int, lenders: int
         f"\n{calls} POSTs, concurrency {concurrency}, {lenders} lender paths on one aiohttp server "
         f"(subprocess); best of {rounds} rounds; client-process CPU only\n"
     )
-    print("| client | CPU ms / call | calls / s | CPU vs current |")
+    print("| client | CPU ms / call | calls / s | CPU vs previous |")
     print("|---|---:|---:|---:|")
     for kind in kinds:
         cpu, wall = best[kind.name]

@@ -224,6 +224,30 @@ def fanout_headlines(tables: list[Table], deadline_ms: float) -> list[Headline]:
     return rows
 
 
+def pricing_headlines(tables: list[Table]) -> list[Headline]:
+    table, median = _find(tables, r"^median round", "old/new")
+    old_col, new_col, ratio_col = (table.column(n) for n in ("old", "new", "old/new"))
+    assert old_col is not None and new_col is not None and ratio_col is not None
+    old, new = number(median[old_col]), number(median[new_col])
+    return [
+        Headline("pricing", "normalise(), us per quote (median round)", f"{new:,.0f} us",
+                 f"{old:,.0f} us (the code before, frozen)", f"{old / new:.2f}x", "-", "-"),
+    ]  # fmt: skip
+
+
+def lender_http_headlines(tables: list[Table]) -> list[Headline]:
+    table, ours = _find(tables, r"^LenderClient", "CPU ms / call")
+    _, before = _find(tables, r"^httpx", "CPU ms / call")
+    col = table.column("CPU ms / call")
+    assert col is not None
+    mine, theirs = number(ours[col]), number(before[col])
+    return [
+        Headline("lender HTTP", "client CPU per lender call", f"{mine:.3f} ms",
+                 f"{theirs:.3f} ms (httpx over aiohttp, before)", f"{theirs / mine:.1f}x less",
+                 "-", "-"),
+    ]  # fmt: skip
+
+
 # -- the benchmarks ------------------------------------------------------------------------
 
 
@@ -254,6 +278,10 @@ def benches() -> list[Bench]:
         Bench("watcher", "watcher.py", [],
               ["--blocks", "100", "--per-block", "10", "--steady-seconds", "4"],
               watcher_headlines),
+        Bench("pricing", "pricing.py", [], ["--quotes", "200", "--rounds", "2"],
+              pricing_headlines),
+        Bench("lender HTTP", "lender_http.py", [], ["--calls", "300", "--rounds", "1"],
+              lender_http_headlines),
         Bench("fanout", "fanout.py",
               ["--deadline", str(FANOUT_DEADLINE_S), "--levels", FULL_LEVELS],
               ["--deadline", str(FANOUT_DEADLINE_S), "--levels", QUICK_LEVELS,

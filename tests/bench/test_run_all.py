@@ -76,6 +76,8 @@ def test_readme_bench_block_prints_every_headline_row(tmp_path: Path) -> None:
         ("receipts", "gas per receipt, anchor batch 1024"),
         ("watcher", "backfill into PostgreSQL, logs/s"),
         ("watcher", "steady-state lag (head - cursor), max"),
+        ("pricing", "normalise(), us per quote (median round)"),
+        ("lender HTTP", "client CPU per lender call"),
         ("fanout", f"p50 request / slowest answering lender, {levels[0]} clients"),
         *[("fanout", f"p99 request and errors, {level} clients") for level in levels],
     ]
@@ -86,6 +88,6 @@ def test_readme_bench_block_prints_every_headline_row(tmp_path: Path) -> None:
         assert cells[6] in ("yes", "no", "-"), cells
         assert cells[3] != "-" or cells[5] != "-", f"neither baseline nor target: {cells}"
     # each benchmark's own tables follow the summary
-    for name in ("compile", "gas", "receipts", "watcher", "fanout"):
+    for name in ("compile", "gas", "receipts", "watcher", "pricing", "lender HTTP", "fanout"):
         assert f"## {name} (`scripts/bench/" in done.stdout
     assert len(own) >= 6
