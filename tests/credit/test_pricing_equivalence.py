@@ -33,15 +33,15 @@ from backend.credit.pricing import (
     price_loan,
     regz_apr,
 )
+from backend.credit.pricing import cashflows as old_cashflows
+from backend.credit.pricing import schedule as old_schedule
 from backend.credit.pricing.eu_aprc import _probe_power
 from backend.credit.sources import RawQuote
 from backend.receipts.canonical import canonical_json
-from tests.credit._pricing_reference import cashflows as old_cashflows
 from tests.credit._pricing_reference import eu_aprc as old_eu
 from tests.credit._pricing_reference import normalise as old_normalise
 from tests.credit._pricing_reference import quote as old_quote
 from tests.credit._pricing_reference import regz as old_regz
-from tests.credit._pricing_reference import schedule as old_schedule
 
 D = Decimal
 SAME = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

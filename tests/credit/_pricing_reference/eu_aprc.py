@@ -31,7 +31,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 
-from tests.credit._pricing_reference.cashflows import CashFlow, validate_flows
+from backend.credit.pricing.cashflows import CashFlow, validate_flows
 from tests.credit._pricing_reference.dates import months_and_days
 from tests.credit._pricing_reference.solver import PRECISION, solve_increasing
 

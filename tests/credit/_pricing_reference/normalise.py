@@ -22,13 +22,13 @@ from eth_utils import keccak
 from backend.credit.assets import AssetEntry
 from backend.credit.pricing.collateral import CollateralMetrics, TokenAmount, collateral_metrics
 from backend.credit.pricing.ranking import NormalisedQuote
+from backend.credit.pricing.schedule import LoanTerms, Repayment
 from backend.credit.sources import RawQuote
 from backend.receipts.canonical import canonical_json
 from backend.receipts.kinds import QuoteV1
 from backend.receipts.service import format_issued_at
 from chain_adapters.acceptance import acceptance_typed_data
 from tests.credit._pricing_reference.quote import price_loan
-from tests.credit._pricing_reference.schedule import LoanTerms, Repayment
 
 DAY_SECONDS = 86_400
 DAYS_PER_MONTH = 30

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from backend.credit.pricing.schedule import Frequency, LoanTerms, Schedule, build_schedule
 from tests.credit._pricing_reference.eu_aprc import Aprc, TimeBasis, eu_aprc
 from tests.credit._pricing_reference.regz import MONTH, RegZApr, regz_apr, single_payment_unit
-from tests.credit._pricing_reference.schedule import Frequency, LoanTerms, Schedule, build_schedule
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+from backend.credit.pricing.cashflows import CashFlow, Direction, validate_flows
 from backend.credit.pricing.errors import InvalidLoanTerms
-from tests.credit._pricing_reference.cashflows import CashFlow, Direction, validate_flows
 from tests.credit._pricing_reference.dates import add_months, is_month_end, months_and_days
 from tests.credit._pricing_reference.solver import PRECISION, solve_increasing
 
