@@ -201,18 +201,30 @@ def _prepare(
     """Phase 1, then end its (read-only) transaction in the same thread hop, so no connection
     (and on SQLite no write lock) is held while the providers answer; phase 3 begins afresh."""
     try:
-        return service.prepare_credit_request(
-            session,
-            wallet,
-            body,
-            settings=settings,
-            reader=runtime.reader,
-            pools=runtime.pools,
-            cipher=cipher,
-            overloaded=overloaded,
-        )
+        return _phase1(session, wallet, body, settings, runtime, cipher, overloaded)
     finally:
         session.rollback()
+
+
+def _phase1(
+    session: Session,
+    wallet: str,
+    body: CreditRequestIn,
+    settings: Settings,
+    runtime: CreditRuntime,
+    cipher: FieldCipher,
+    overloaded: bool,
+) -> service.Prepared:
+    return service.prepare_credit_request(
+        session,
+        wallet,
+        body,
+        settings=settings,
+        reader=runtime.reader,
+        pools=runtime.pools,
+        cipher=cipher,
+        overloaded=overloaded,
+    )
 
 
 def _overloaded_timing(request: Request, started: float, admission: Admission) -> str:
@@ -247,16 +259,7 @@ def _answer_overloaded(
     """An overloaded request end to end: screened and scored like any other, every provider
     listed as not asked, persisted and audited, in one transaction."""
     setattr(request.state, THREAD_STARTED, time.perf_counter())
-    prepared = service.prepare_credit_request(
-        session,
-        wallet,
-        body,
-        settings=settings,
-        reader=runtime.reader,
-        pools=runtime.pools,
-        cipher=cipher,
-        overloaded=True,
-    )
+    prepared = _phase1(session, wallet, body, settings, runtime, cipher, overloaded=True)
     nothing = service.Gathered(results={}, markets={}, fanout_seconds=0.0)
     return _finish(session, prepared, nothing, settings, request, response)
 
