@@ -147,9 +147,10 @@ def prepare_credit_request(
     """Phase 1: screen, score, pick eligible providers, read their breakers. Writes nothing, so
     the caller may end this transaction before the network wait.
 
-    `overloaded`: the request has no time left to ask anyone (it waited for admission too
-    long); every active provider is listed as skipped, without planning its call (no rate
-    card checks, no webhook secrets decrypted, no breakers read), so overload costs little."""
+    `overloaded`: the request cannot ask anyone and still answer in time (admission sent it
+    to the overload lane, `backend.credit.admission`); every active provider is listed as
+    skipped, without planning its call (no rate card checks, no webhook secrets decrypted, no
+    breakers read), so overload costs little."""
     now = now or utcnow()
     wallet = wallet.lower()
     screen_sanctions(wallet, settings.credit_sanctions_file)
@@ -397,8 +398,9 @@ def finish_credit_request(
 def _skipped_overloaded() -> SourceResult:
     return SourceResult(
         Outcome.TIMED_OUT,
-        reason="skipped: overloaded (not asked: the request waited for admission until no "
-        "time was left before the overall deadline)",
+        reason="skipped: overloaded (not asked: too many credit requests were in flight for "
+        "this one to ask providers and still answer before the overall deadline; ask again "
+        "shortly)",
     )
 
 
