@@ -42,9 +42,15 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, capture_status)
         finally:
-            # Shielded: a cancelled request (client gone) is still a request to audit.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._record_unless_committed, slot, scope, status)
+            # The usual case, decided without a thread hop: the request's own transaction
+            # committed the entry. Otherwise `close` may wait for a commit in flight, and the
+            # entry is written here, in a thread. Shielded: a cancelled request (client gone)
+            # is still a request to audit.
+            if not slot.committed:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(
+                        self._record_unless_committed, slot, scope, status
+                    )
 
     def _record_unless_committed(self, slot: AuditSlot, scope: Scope, status: int) -> None:
         if not slot.close():

@@ -112,6 +112,13 @@ class AuditSlot:
                 self._state = _SlotState.COMMITTED if committed else _SlotState.PENDING
                 self._changed.notify_all()
 
+    @property
+    def committed(self) -> bool:
+        """Whether the request's transaction committed its entry (final: nothing changes a
+        committed slot), read without waiting."""
+        with self._changed:
+            return self._state is _SlotState.COMMITTED
+
     def close(self) -> bool:
         """The response is complete: True if the caller (the middleware) must write the entry."""
         with self._changed:
