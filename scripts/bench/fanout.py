@@ -419,6 +419,14 @@ def tree_cpu_seconds(root: int) -> float:
     return sum(times.get(pid, 0.0) for pid in members)
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine so far (Linux /proc/stat: all but idle and iowait),
+    so a level's CPU per request covers the database, the lenders and the clients too."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile (nearest rank); NaN for no values."""
     if not values:
@@ -508,14 +516,21 @@ def main() -> int:
             for concurrency, total in zip(levels, counts, strict=True):
                 started = time.perf_counter()
                 cpu_before = tree_cpu_seconds(app.pid), tree_cpu_seconds(lenders.pid)
+                machine_before = machine_cpu_seconds()
                 samples = asyncio.run(run_level(base, tokens, concurrency, total))
                 took = time.perf_counter() - started
                 app_cpu = (tree_cpu_seconds(app.pid) - cpu_before[0]) / total * 1000
                 lender_cpu = (tree_cpu_seconds(lenders.pid) - cpu_before[1]) / total * 1000
+                machine_cpu = (machine_cpu_seconds() - machine_before) / total * 1000
+                cores = os.cpu_count() or 1
+                # Closed loop, CPU-bound: `concurrency` requests share `cores`, so none can
+                # finish faster on average than this, whatever the code does with its waits.
+                floor = concurrency * machine_cpu / cores
                 print(
                     f"{concurrency} clients: {total} requests in {took:.1f} s "
                     f"({total / took:.1f}/s); CPU per request: API {app_cpu:.1f} ms, "
-                    f"lenders {lender_cpu:.1f} ms",
+                    f"lenders {lender_cpu:.1f} ms, whole machine {machine_cpu:.1f} ms; "
+                    f"CPU-bound floor on mean latency {floor:.0f} ms ({cores} cores)",
                     file=sys.stderr,
                 )
                 reasons: dict[str, int] = {}
