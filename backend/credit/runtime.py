@@ -56,6 +56,18 @@ class FinishReserve:
 
 
 @dataclass
+class _LoopState:
+    """What belongs to one running event loop: asyncio and anyio primitives, and the lender
+    client's connections, cannot be shared across loops (the server has one loop; a test
+    client may start several)."""
+
+    lanes: Lanes
+    full_threads: anyio.CapacityLimiter
+    overload_threads: anyio.CapacityLimiter
+    client: LenderClient
+
+
+@dataclass
 class CreditRuntime:
     settings: Settings
     reader: ChainReader
@@ -63,14 +75,7 @@ class CreditRuntime:
     reserve: FinishReserve = field(default_factory=FinishReserve)
     #: What phase 1 (screen, score, read providers) has lately taken, admission wait excluded.
     prepare_reserve: FinishReserve = field(default_factory=FinishReserve)
-    _clients: dict[int, tuple[asyncio.AbstractEventLoop, LenderClient]] = field(
-        default_factory=dict
-    )
-
-    _lanes: dict[int, tuple[asyncio.AbstractEventLoop, Lanes]] = field(default_factory=dict)
-    _limiters: dict[
-        int, tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter, anyio.CapacityLimiter]
-    ] = field(default_factory=dict)
+    _loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = field(default_factory=dict)
 
     def budget_left(self, started: float) -> float:
         """What a request that arrived at `started` has left for its fan-out once phase 1 and
@@ -83,16 +88,8 @@ class CreditRuntime:
     async def admit(self, started: float) -> AsyncIterator[Admission]:
         """Admit a request that arrived at `started` (see `backend.credit.admission`); yields
         whether it is overloaded. It may wait for the full lane while it has a fan-out budget."""
-        loop = asyncio.get_running_loop()
-        entry = self._lanes.get(id(loop))
-        if entry is None or entry[0] is not loop:
-            lanes = Lanes(
-                lane_sizes(self.settings),
-                initial_service_seconds=INITIAL_SERVICE_SECONDS,
-            )
-            entry = (loop, lanes)
-            self._lanes[id(loop)] = entry
-        async with entry[1].admit(self.budget_left(started), arrived=started) as admission:
+        lanes = self._here().lanes
+        async with lanes.admit(self.budget_left(started), arrived=started) as admission:
             yield admission
 
     async def in_thread(self, func: Callable[..., T], *args: object, overloaded: bool = False) -> T:
@@ -106,13 +103,8 @@ class CreditRuntime:
         turns, and every request queues behind it. Two limits, so a burst of overloaded
         requests never holds up the last phase of a full one. A request waiting here holds no
         thread."""
-        loop = asyncio.get_running_loop()
-        entry = self._limiters.get(id(loop))
-        if entry is None or entry[0] is not loop:
-            limits = anyio.CapacityLimiter(CPU_THREADS), anyio.CapacityLimiter(OVERLOAD_THREADS)
-            entry = (loop, *limits)
-            self._limiters[id(loop)] = entry
-        limiter = entry[2] if overloaded else entry[1]
+        here = self._here()
+        limiter = here.overload_threads if overloaded else here.full_threads
         return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=limiter)
 
     @classmethod
@@ -123,22 +115,34 @@ class CreditRuntime:
 
     def client(self) -> LenderClient:
         """The running loop's shared client (created on first use)."""
+        return self._here().client
+
+    def _here(self) -> _LoopState:
+        """The running loop's state, created on first use; the state of loops that have ended
+        (a test client's) is dropped."""
         loop = asyncio.get_running_loop()
-        for key, (owner, _client) in list(self._clients.items()):
-            if owner.is_closed():  # a test client's loop that has ended
-                del self._clients[key]
-        entry = self._clients.get(id(loop))
-        if entry is None:
-            client = LenderClient(
-                timeout=self.settings.credit_provider_timeout,
-                max_connections=self.settings.credit_http_max_connections,
+        for key, (owner, _state) in list(self._loops.items()):
+            if owner.is_closed():
+                del self._loops[key]
+        entry = self._loops.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            state = _LoopState(
+                lanes=Lanes(
+                    lane_sizes(self.settings), initial_service_seconds=INITIAL_SERVICE_SECONDS
+                ),
+                full_threads=anyio.CapacityLimiter(CPU_THREADS),
+                overload_threads=anyio.CapacityLimiter(OVERLOAD_THREADS),
+                client=LenderClient(
+                    timeout=self.settings.credit_provider_timeout,
+                    max_connections=self.settings.credit_http_max_connections,
+                ),
             )
-            entry = (loop, client)
-            self._clients[id(loop)] = entry
+            entry = (loop, state)
+            self._loops[id(loop)] = entry
         return entry[1]
 
     async def aclose(self) -> None:
         """Close the running loop's client (call from the app's shutdown)."""
-        entry = self._clients.pop(id(asyncio.get_running_loop()), None)
+        entry = self._loops.pop(id(asyncio.get_running_loop()), None)
         if entry is not None:
-            await entry[1].aclose()
+            await entry[1].client.aclose()
