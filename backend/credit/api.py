@@ -28,6 +28,7 @@ from backend.credit.admission import Admission
 from backend.credit.chain import ChainReader
 from backend.credit.exceptions import CreditRequestNotFound, Sanctioned, UnknownAsset
 from backend.credit.models import CreditQuote
+from backend.credit.phases import Gathered, Prepared
 from backend.credit.repository import ProviderCreditRepository
 from backend.credit.runtime import CreditRuntime
 from backend.credit.schemas import (
@@ -197,7 +198,7 @@ def _prepare(
     runtime: CreditRuntime,
     cipher: FieldCipher,
     overloaded: bool = False,
-) -> service.Prepared:
+) -> Prepared:
     """Phase 1, then end its (read-only) transaction in the same thread hop, so no connection
     (and on SQLite no write lock) is held while the providers answer; phase 3 begins afresh."""
     try:
@@ -214,7 +215,7 @@ def _phase1(
     runtime: CreditRuntime,
     cipher: FieldCipher,
     overloaded: bool,
-) -> service.Prepared:
+) -> Prepared:
     return service.prepare_credit_request(
         session,
         wallet,
@@ -260,14 +261,14 @@ def _answer_overloaded(
     listed as not asked, persisted and audited, in one transaction."""
     setattr(request.state, THREAD_STARTED, time.perf_counter())
     prepared = _phase1(session, wallet, body, settings, runtime, cipher, overloaded=True)
-    nothing = service.Gathered(results={}, markets={}, fanout_seconds=0.0)
+    nothing = Gathered(results={}, markets={}, fanout_seconds=0.0)
     return _finish(session, prepared, nothing, settings, request, response)
 
 
 def _finish(
     session: Session,
-    prepared: service.Prepared,
-    gathered: service.Gathered,
+    prepared: Prepared,
+    gathered: Gathered,
     settings: Settings,
     request: Request,
     response: Response,

@@ -30,7 +30,10 @@ class Call:
     run: Callable[[], Awaitable[SourceResult]]
 
 
-async def _one(call: Call, timeout: float) -> SourceResult:
+ResultHook = Callable[[int, SourceResult], None]
+
+
+async def _one(call: Call, timeout: float, on_result: ResultHook | None) -> SourceResult:
     started = time.monotonic()
     try:
         result = await asyncio.wait_for(call.run(), timeout)
@@ -48,13 +51,23 @@ async def _one(call: Call, timeout: float) -> SourceResult:
         )
     if result.outcome is Outcome.TIMED_OUT:
         result = replace(result, counts_as_failure=True)
-    return replace(result, duration_ms=int((time.monotonic() - started) * 1000))
+    result = replace(result, duration_ms=int((time.monotonic() - started) * 1000))
+    if on_result is not None:
+        on_result(call.provider_id, result)  # after the clock stopped: not the provider's time
+    return result
 
 
 async def fan_out(
-    calls: Sequence[Call], *, provider_timeout: float, deadline: float
+    calls: Sequence[Call],
+    *,
+    provider_timeout: float,
+    deadline: float,
+    on_result: ResultHook | None = None,
 ) -> dict[int, SourceResult]:
-    """Run `calls` concurrently; one result per provider id, however each one ends."""
+    """Run `calls` concurrently; one result per provider id, however each one ends.
+
+    `on_result` sees each result that arrives before the deadline, as it arrives (synchronous,
+    on the loop: the caller's head start on work that needs the answers, such as pricing)."""
     if not calls:
         return {}
     if deadline <= 0:
@@ -66,7 +79,7 @@ async def fan_out(
             for call in calls
         }
     started = time.monotonic()
-    tasks = {asyncio.create_task(_one(call, provider_timeout)): call for call in calls}
+    tasks = {asyncio.create_task(_one(call, provider_timeout, on_result)): call for call in calls}
     done, pending = await asyncio.wait(tasks, timeout=deadline)
     results = {tasks[task].provider_id: task.result() for task in done}
     waited = int((time.monotonic() - started) * 1000)

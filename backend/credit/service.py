@@ -17,8 +17,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.credit import circuit_breaker, late_answers
+from backend.credit.arrival_pricing import ArrivalPricer, price_quote
 from backend.credit.assets import AssetEntry, AssetRegistry, asset_registry
 from backend.credit.breaker_repository import breaker_rows
 from backend.credit.chain import ChainReader
-from backend.credit.circuit_breaker import Admission, BreakerState
+from backend.credit.circuit_breaker import Admission
 from backend.credit.compliance import kyc_tier, screen_sanctions
 from backend.credit.exceptions import CreditRequestNotFound, UnknownAsset
 from backend.credit.fanout import Call, fan_out
@@ -41,7 +42,8 @@ from backend.credit.models import (
     Outcome,
     ProviderOutcome,
 )
-from backend.credit.normalise import Collateral, Normalised, Prices, asset_ref, normalise
+from backend.credit.normalise import Collateral, Normalised, Prices, asset_ref
+from backend.credit.phases import Gathered, Market, Plan, Prepared, PricedQuote, Source
 from backend.credit.pool_state import PoolStateCache
 from backend.credit.pricing.collateral import price_from_feed
 from backend.credit.pricing.errors import PricingError
@@ -79,57 +81,7 @@ logger = logging.getLogger("credagg.credit")
 
 RANKING_RULE = "effective-annual-rate.total-cost.quote-id.v1"
 
-Source = Callable[[LenderPoster], Awaitable[SourceResult]]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One eligible provider: where it would settle and how to ask it."""
-
-    provider_id: int
-    source: str
-    chain_id: int
-    run: Source
-    posts: bool = False  # a webhook lender, which may answer 202 and post later (a slot)
-
-
-@dataclass(frozen=True)
-class Market:
-    """Per chain: prices, gas price and the borrower's acceptance nonce, read once."""
-
-    prices: Prices
-    gas_wei: int
-    aggregator: str | None
-    nonce: int
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Everything the request learnt before the fan-out (phase 1, read-only)."""
-
-    now: datetime
-    wallet: str
-    body: CreditRequestIn
-    ask: Ask
-    debt_chains: dict[int, AssetEntry]
-    registry: AssetRegistry
-    collateral: Collateral | None
-    risk: RiskProfile
-    expires_at: datetime
-    outcomes: dict[int, SourceResult]  # decided without calling (ineligible, circuit open)
-    plans: list[Plan]
-    half_open: frozenset[int]  # a probe must be claimed before calling these
-    breakers: Mapping[int, BreakerState]  # the breaker rows read in phase 1
-
-
-@dataclass(frozen=True)
-class Gathered:
-    """What the fan-out brought back (phase 2, no database transaction open)."""
-
-    results: dict[int, SourceResult]
-    markets: dict[int, Market]
-    fanout_seconds: float
 
 
 def prepare_credit_request(
@@ -260,7 +212,7 @@ async def gather_quotes(
     late_answers.SESSIONS.set(sessions)  # lenders answering 202 post to their slot later
     token = late_answers.BATCH.set(slots)
     try:
-        results, markets = await _gather(
+        results, markets, priced = await _gather(
             plans, chains, reader, prepared, client, settings, deadline=remaining, pools=pools
         )
     except BaseException:
@@ -285,7 +237,7 @@ async def gather_quotes(
 
     if slots.opened or writes:
         await asyncio.to_thread(after)
-    return Gathered({**skipped, **results}, markets, fanout_seconds)
+    return Gathered({**skipped, **results}, markets, fanout_seconds, priced)
 
 
 def finish_credit_request(
@@ -299,32 +251,18 @@ def finish_credit_request(
         result = outcomes[plan.provider_id]
         if result.outcome is not Outcome.QUOTED or result.quote is None:
             continue
-        market = gathered.markets[plan.chain_id]
-        try:
-            normalised[plan.provider_id] = (
-                plan,
-                normalise(
-                    result.quote,
-                    quote_id=str(uuid.uuid4()),
-                    provider_id=plan.provider_id,
-                    source=plan.source,
-                    amount=ask.amount,
-                    term_days=ask.term_days,
-                    debt=prepared.debt_chains[plan.chain_id],
-                    collateral=prepared.collateral,
-                    prices=market.prices,
-                    gas_wei=market.gas_wei,
-                    start=now.date(),
-                    expires_at=prepared.expires_at,
-                    borrower=wallet,
-                    aggregator=market.aggregator,
-                    nonce=market.nonce,
-                ),
-            )
-        except PricingError as exc:
+        early = gathered.priced.get(plan.provider_id)
+        priced = (
+            early.result
+            if early is not None and early.quote is result.quote
+            else price_quote(prepared, plan, result.quote, gathered.markets[plan.chain_id])
+        )
+        if isinstance(priced, PricingError):
             outcomes[plan.provider_id] = replace(
-                result, outcome=Outcome.ERROR, reason=f"could not be priced: {exc.detail}"
+                result, outcome=Outcome.ERROR, reason=f"could not be priced: {priced.detail}"
             )
+        else:
+            normalised[plan.provider_id] = (plan, priced)
 
     constraints = BorrowerConstraints(
         max_apr=body.constraints.max_apr, preference=body.constraints.secured
@@ -506,42 +444,27 @@ async def _gather(
     *,
     deadline: float,
     pools: PoolStateCache | None,
-) -> tuple[dict[int, SourceResult], dict[int, Market]]:
-    market_reads = asyncio.gather(
-        *(
-            asyncio.wait_for(
-                _read_market(
-                    reader,
-                    pools,
-                    prepared.registry,
-                    cid,
-                    prepared.body,
-                    prepared.collateral,
-                    prepared.wallet,
-                ),
-                max(deadline, 0.001),
-            )
-            for cid in chains
-        ),
-        return_exceptions=True,
-    )
+) -> tuple[dict[int, SourceResult], dict[int, Market], dict[int, PricedQuote]]:
+    market_reads: dict[int, asyncio.Future[Market]] = {
+        cid: asyncio.ensure_future(
+            _market_or_fallback(reader, pools, prepared, cid, deadline=max(deadline, 0.001))
+        )
+        for cid in chains
+    }
+    pricer = ArrivalPricer(prepared, plans, market_reads)
     calls = [Call(plan.provider_id, _bind(plan.run, client)) for plan in plans]
-    results = await fan_out(
-        calls,
-        provider_timeout=settings.credit_provider_timeout,
-        deadline=deadline,
-    )
-    markets: list[Market | BaseException] = await market_reads
-    by_chain: dict[int, Market] = {}
-    for cid, market in zip(chains, markets, strict=True):
-        if isinstance(market, BaseException):
-            logger.warning(
-                "market read failed: %r", market, extra={"chain_id": cid, "error": repr(market)}
-            )
-            by_chain[cid] = Market(Prices(), 0, reader.aggregator(cid), 0)
-        else:
-            by_chain[cid] = market
-    return results, by_chain
+    try:
+        results = await fan_out(
+            calls,
+            provider_timeout=settings.credit_provider_timeout,
+            deadline=deadline,
+            on_result=pricer,
+        )
+        by_chain = dict(zip(chains, await asyncio.gather(*market_reads.values()), strict=True))
+    finally:
+        for read in market_reads.values():
+            read.cancel()  # a no-op once done; stops the reads of a cancelled request
+    return results, by_chain, pricer.priced
 
 
 def _bind(run: Source, client: LenderPoster) -> Callable[[], Awaitable[SourceResult]]:
@@ -549,6 +472,37 @@ def _bind(run: Source, client: LenderPoster) -> Callable[[], Awaitable[SourceRes
         return run(client)
 
     return bound
+
+
+async def _market_or_fallback(
+    reader: ChainReader,
+    pools: PoolStateCache | None,
+    prepared: Prepared,
+    chain_id: int,
+    *,
+    deadline: float,
+) -> Market:
+    """The chain's market, or, when it cannot be read in time, one with no prices, gas or
+    nonce (quotes still price, without gas or collateral figures). Never raises, so the early
+    pricing and phase 3 see the same market."""
+    try:
+        return await asyncio.wait_for(
+            _read_market(
+                reader,
+                pools,
+                prepared.registry,
+                chain_id,
+                prepared.body,
+                prepared.collateral,
+                prepared.wallet,
+            ),
+            deadline,
+        )
+    except Exception as exc:
+        logger.warning(
+            "market read failed: %r", exc, extra={"chain_id": chain_id, "error": repr(exc)}
+        )
+        return Market(Prices(), 0, reader.aggregator(chain_id), 0)
 
 
 async def _read_market(
