@@ -14,7 +14,11 @@ finishes ~20 full requests a second means a 10 s wait. So:
   lasts; otherwise
 * it takes the **overload lane**: it asks no provider and answers at once, listing each as
   skipped. Overload degrades to fewer quotes, never to an error or a late answer, and these
-  cheap answers never queue behind full requests.
+  cheap answers never queue behind full requests;
+* and when even the cheap answers fall behind (the overload lane's oldest waiter has waited
+  `BACKLOG_SHARE` of the deadline), nobody new takes the full lane until they catch up: a full
+  request costs several overloaded answers' CPU, and in a closed loop of borrowers the CPU
+  spent on full requests is what makes the overloaded ones late.
 
 Both waits hold no thread and no connection: admission is taken before authentication.
 """
@@ -49,6 +53,10 @@ OVERLOAD_IN_FLIGHT = 8
 INITIAL_SERVICE_SECONDS = 0.5
 #: Weight of the newest observation in the full lane's service-time average.
 SERVICE_WEIGHT = 0.2
+#: Share of the overall deadline the overload lane's oldest waiter may have waited before new
+#: requests stop taking the full lane: what is left covers its thread wait, its work and the
+#: backlog's drain (`scripts/bench/fanout.py` at 200 clients: 0.3-0.5 s after the lane).
+BACKLOG_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,11 @@ class EarliestFirst:
                 heapq.heapify(self._waiters)
             raise
 
+    def oldest_arrival(self) -> float | None:
+        """When the earliest waiter arrived (None: nobody waits); cancelled waiters leave
+        the heap at once and served ones are popped, so the top is a live one."""
+        return self._waiters[0][0] if self._waiters else None
+
     def _release(self) -> None:
         while self._waiters:
             _, _, waiter = heapq.heappop(self._waiters)
@@ -124,11 +137,20 @@ class Admission:
 class Lanes:
     """One running loop's lanes (asyncio primitives belong to the loop that uses them)."""
 
-    def __init__(self, sizes: LaneSizes, *, initial_service_seconds: float) -> None:
+    def __init__(
+        self,
+        sizes: LaneSizes,
+        *,
+        initial_service_seconds: float,
+        max_backlog_age: float | None = None,
+    ) -> None:
         """`initial_service_seconds`: what a full request is assumed to take until one has
         finished. Not zero: a burst on a cold process must not all queue for the full lane
-        (and then all time out together) because nothing is known yet."""
+        (and then all time out together) because nothing is known yet. `max_backlog_age`:
+        how long the overload lane's oldest waiter may have waited before newcomers stop
+        taking the full lane (None: never)."""
         self.sizes = sizes
+        self.max_backlog_age = max_backlog_age
         self._full = asyncio.Semaphore(sizes.full)
         self._overload = EarliestFirst(sizes.overload)
         self.queued = 0  # requests waiting for the full lane
@@ -168,9 +190,20 @@ class Lanes:
                 overload_wait=time.perf_counter() - gave_up,
             )
 
+    def backlogged(self) -> bool:
+        """Whether the overload lane's oldest waiter has waited past `max_backlog_age`."""
+        oldest = self._overload.oldest_arrival()
+        return (
+            self.max_backlog_age is not None
+            and oldest is not None
+            and time.perf_counter() - oldest > self.max_backlog_age
+        )
+
     async def _enter_full(self, budget: float) -> bool:
         if budget <= 0 or self.expected_wait() > budget * WAIT_SHARE:
             return False  # waiting would use up the budget: answer now instead
+        if self.backlogged():
+            return False  # the cheap answers are late already: no CPU for a full one
         if not self._full.locked():
             # Taken at once, before any other arrival decides: `wait_for` would wrap the
             # acquire in a task, and a burst would all see a free lane before any took it.

@@ -28,7 +28,13 @@ import anyio
 import anyio.to_thread
 
 from backend.config import Settings
-from backend.credit.admission import INITIAL_SERVICE_SECONDS, Admission, Lanes, lane_sizes
+from backend.credit.admission import (
+    BACKLOG_SHARE,
+    INITIAL_SERVICE_SECONDS,
+    Admission,
+    Lanes,
+    lane_sizes,
+)
 from backend.credit.chain import ChainReader
 from backend.credit.lender_http import LenderClient
 from backend.credit.pool_state import PoolStateCache
@@ -128,7 +134,9 @@ class CreditRuntime:
         if entry is None or entry[0] is not loop:
             state = _LoopState(
                 lanes=Lanes(
-                    lane_sizes(self.settings), initial_service_seconds=INITIAL_SERVICE_SECONDS
+                    lane_sizes(self.settings),
+                    initial_service_seconds=INITIAL_SERVICE_SECONDS,
+                    max_backlog_age=self.settings.credit_fanout_deadline * BACKLOG_SHARE,
                 ),
                 full_threads=anyio.CapacityLimiter(CPU_THREADS),
                 overload_threads=anyio.CapacityLimiter(OVERLOAD_THREADS),

@@ -152,6 +152,39 @@ def test_a_burst_on_a_cold_process_does_not_all_queue() -> None:
     assert max(took) < 2.0  # nobody waited out the budget
 
 
+def test_a_late_overload_backlog_keeps_newcomers_off_the_full_lane() -> None:
+    """While the overload lane's oldest waiter has waited past the backlog age, a newcomer
+    answers from the overload lane even with a free full lane and a whole budget; before that
+    age, and once the backlog is gone, it takes the full lane."""
+
+    async def scenario() -> tuple[bool, bool, bool, bool]:
+        lanes = Lanes(
+            LaneSizes(full=2, overload=1), initial_service_seconds=0.01, max_backlog_age=0.1
+        )
+        seen: list[bool] = []
+        # no budget: both take the overload lane; its one place is held, the second waits
+        holder = asyncio.create_task(_hold(lanes, 0.0, 0.4, seen))
+        await asyncio.sleep(0)
+        waiter = asyncio.create_task(_hold(lanes, 0.0, 0.0, seen))
+        await asyncio.sleep(0.02)
+        young: list[bool] = []
+        await _hold(lanes, 5.0, 0.0, young)  # the backlog is 20 ms old: full lane
+        await asyncio.sleep(0.15)
+        backlogged = lanes.backlogged()
+        old: list[bool] = []
+        await _hold(lanes, 5.0, 0.0, old)  # past 0.1 s: overload lane, behind the waiter
+        await asyncio.gather(holder, waiter)
+        after: list[bool] = []
+        await _hold(lanes, 5.0, 0.0, after)
+        return young[0], backlogged, old[0], after[0]
+
+    young, backlogged, old, after = asyncio.run(scenario())
+    assert young is False  # overloaded? no
+    assert backlogged is True
+    assert old is True
+    assert after is False
+
+
 def test_the_overload_lane_serves_the_earliest_arrival_first() -> None:
     """A request that arrived first but reached the overload lane last (it queued for the full
     lane before) is served before later arrivals already waiting there."""
