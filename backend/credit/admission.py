@@ -132,6 +132,12 @@ class Admission:
     overloaded: bool
     full_wait: float = 0.0
     overload_wait: float = 0.0
+    queued: bool = False  # it found the full lane taken and waited for a place
+
+    @property
+    def contended(self) -> bool:
+        """This process had no full-lane place free for it when it arrived."""
+        return self.overloaded or self.queued
 
 
 class Lanes:
@@ -173,10 +179,11 @@ class Lanes:
         full lane at most `WAIT_SHARE` of that. `arrived`: when it reached the server (the
         overload lane serves the earliest arrivals first)."""
         started = time.perf_counter()
+        queued = self._full.locked()
         if await self._enter_full(budget):
             entered = time.perf_counter()
             try:
-                yield Admission(overloaded=False, full_wait=entered - started)
+                yield Admission(overloaded=False, full_wait=entered - started, queued=queued)
             finally:
                 self._full.release()
                 held = time.perf_counter() - entered

@@ -87,10 +87,18 @@ Arrival = Annotated[float, Depends(_arrival)]
 
 
 async def _admission(
-    started: Arrival, request: Request, runtime: Runtime
+    started: Arrival, request: Request, response: Response, runtime: Runtime
 ) -> AsyncIterator[Admission]:
     """Wait for a place among the credit requests in flight, before authentication; yields
     whether the request is overloaded (its fan-out budget went on waiting: it asks nobody).
+
+    A request that found this process's full lane taken is answered with `Connection: close`.
+    Keep-alive connections stay with the worker process that accepted them, and a burst of
+    clients can land mostly on one (measured with `scripts/bench/fanout.py`, 2 workers, 10
+    clients: 10/0 and 8/2 splits ran at 20-26 requests/s and p50 439-473 ms, a 6/4 split at
+    32/s and 269 ms, one core idling meanwhile). The client reconnects, and the next accept
+    goes to whichever worker is free to take it first, so load moves to the idle one. The
+    same move as Envoy's overload action `disable_http_keepalive`; it costs a TCP handshake.
 
     Declared right after `Arrival` so it is resolved before the session exists: a queued
     request holds no thread and no connection. Without it, a burst larger than the thread pool
@@ -100,6 +108,8 @@ async def _admission(
     """
     async with runtime.admit(started) as admission:
         setattr(request.state, ADMITTED_AT, time.perf_counter())
+        if admission.contended:
+            response.headers["Connection"] = "close"
         yield admission
     # Request-scoped, so this runs once the response is out: what the request needed after
     # its fan-out (phase 3, the commit with its audit entry, sending) is what the next

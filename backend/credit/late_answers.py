@@ -88,7 +88,8 @@ class AnswerRepository:
         return {int(pid) for pid in rows}
 
     def open_many(self, request_id: str, provider_ids: Iterable[int], deadline: datetime) -> None:
-        """One multi-row INSERT of pending slots (Core: nothing is read back)."""
+        """The pending slots in one executemany (Core: nothing is read back). A COPY was
+        measured no faster for a request's ~20 rows, so it stays an INSERT."""
         now = utcnow()
         rows = [
             {

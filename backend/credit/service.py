@@ -8,7 +8,9 @@ one quote_set receipt.
 Three phases, so the endpoint can be async and hold nothing while it waits on the network:
 `prepare_credit_request` (sync, read-only: the caller ends its transaction afterwards),
 `gather_quotes` (async, on the server's loop with the shared HTTP pool; breaker writes in short
-transactions of their own) and `finish_credit_request` (sync: normalise, rank, persist).
+transactions of their own; each quote normalised as it arrives, `backend.credit.arrival_pricing`)
+and `finish_credit_request` (sync: normalise what is left, rank, persist). The values they hand
+each other are in `backend.credit.phases`.
 """
 
 from __future__ import annotations
@@ -243,7 +245,8 @@ async def gather_quotes(
 def finish_credit_request(
     session: Session, prepared: Prepared, gathered: Gathered, *, settings: Settings
 ) -> CreditRequestView:
-    """Phase 3: normalise, rank, persist the request, quotes, outcomes and the receipt."""
+    """Phase 3: normalise the quotes the fan-out did not price on arrival, rank, persist the
+    request, quotes, outcomes and the receipt."""
     now, ask, body, wallet = prepared.now, prepared.ask, prepared.body, prepared.wallet
     outcomes = {**prepared.outcomes, **gathered.results}
     normalised: dict[int, tuple[Plan, Normalised]] = {}
