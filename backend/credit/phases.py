@@ -1,7 +1,8 @@
 """What the credit request's three phases hand each other (see `backend.credit.service`).
 
 Plain values: phase 1 (`Prepared`, read-only) plans the calls, phase 2 (`Gathered`, the network
-wait) brings back the answers and each chain's market, and phase 3 normalises, ranks and persists.
+wait) brings back the answers, each chain's market and the quotes priced as they arrived, and
+phase 3 normalises the rest, ranks and persists.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ so its client reconnects and the next accept can land on a less busy worker proc
 Real HTTP end to end: the app under uvicorn on a local port, a real lender process that takes
 1 s to quote, three borrowers posting at the same moment over their own keep-alive clients,
 one full-lane place. Whoever takes the free place keeps its connection; the two that find it
-taken are told to close, and uvicorn really does close them.
+taken are told to close, and uvicorn really does close them: their borrowers' next request
+opens a new connection (httpx's public `trace` extension), the other's reuses its own.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def test_requests_that_find_the_full_lane_taken_are_told_to_reconnect(
         add_lender(client, config, start_lender("--delay", "1.0"))
         with serving(app) as base:
             start = threading.Barrier(3)
-            answers: list[httpx.Response] = []
-            reopened: list[bool] = []
+            # (answer, whether the borrower's next request had to open a new connection),
+            # one tuple per borrower so the pairs cannot interleave across threads
+            seen: list[tuple[httpx.Response, bool]] = []
 
             def borrow(token: str) -> None:
                 with httpx.Client(base_url=base, timeout=30) as borrower:
@@ -51,10 +53,14 @@ def test_requests_that_find_the_full_lane_taken_are_told_to_reconnect(
                     answer = borrower.post(
                         "/v1/credit-requests", json=USDC_REQUEST, headers=bearer(token)
                     )
-                    answers.append(answer)
-                    # the pool drops a connection the server said it would close
-                    pool = borrower._transport._pool  # type: ignore[attr-defined]
-                    reopened.append(len(pool.connections) == 0)
+                    connects: list[str] = []
+
+                    def trace(event: str, _info: object) -> None:
+                        if event.startswith("connection.connect_tcp.started"):
+                            connects.append(event)
+
+                    borrower.get("/healthz", extensions={"trace": trace})
+                    seen.append((answer, bool(connects)))
 
             threads = [threading.Thread(target=borrow, args=(t,)) for t in tokens]
             for thread in threads:
@@ -62,7 +68,9 @@ def test_requests_that_find_the_full_lane_taken_are_told_to_reconnect(
             for thread in threads:
                 thread.join(timeout=60)
 
+    answers = [answer for answer, _ in seen]
     assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
     closing = [a.headers.get("connection", "").lower() == "close" for a in answers]
     assert sorted(closing) == [False, True, True]  # one took the free place, two found it taken
-    assert reopened == closing  # and the server closed exactly those connections
+    reconnected = [again for _, again in seen]
+    assert reconnected == closing  # the server closed exactly those connections
